@@ -1,0 +1,33 @@
+/**
+ * The supervisor's HTTP server. It wires the routes of each room; routes throw, the error
+ * handler answers.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FleetControl } from '../fleet/control.js';
+import type { Logger } from '../log.js';
+import { installAuth } from './auth.js';
+import { installErrorHandler } from './error-handler.js';
+import { fleetRoutes } from './routes/fleet.js';
+import { healthRoutes } from './routes/health.js';
+
+export interface ApiServerOptions {
+  log: Logger;
+  token: string | undefined;
+  version: string;
+  fleet: FleetControl;
+}
+
+export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    // pino's Logger is fastify's logger; the cast only widens its generic parameter.
+    loggerInstance: options.log as FastifyBaseLogger,
+    disableRequestLogging: false,
+    bodyLimit: 1_048_576,
+  });
+  installErrorHandler(app);
+  installAuth(app, options.token);
+  healthRoutes(app, { version: options.version, startedAt: Date.now() });
+  fleetRoutes(app, options.fleet);
+  await app.ready();
+  return app;
+}

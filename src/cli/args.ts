@@ -1,0 +1,148 @@
+/**
+ * argv -> a command and its typed flags. Unknown flags and commands are usage errors (exit 2).
+ * `fleet-status`, `fleet-reset` and `fleet-downgrade` are the same program under another
+ * name: the name picks the command.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Errors, FleetError } from '../errors.js';
+
+export const COMMANDS = [
+  'status',
+  'downgrade',
+  'upgrade',
+  'reset',
+  'set',
+  'serve',
+  'help',
+  'version',
+] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+export interface CommonFlags {
+  config: string;
+  stateDir: string | undefined;
+  ladder: string | undefined;
+  json: boolean;
+  pretty: boolean;
+  logLevel: string | undefined;
+}
+
+export interface ParsedCommand {
+  command: CommandName;
+  flags: CommonFlags & { reason: string | undefined; port: number | undefined };
+  positionals: string[];
+}
+
+const ALIASES: Record<string, CommandName> = {
+  'fleet-status': 'status',
+  'fleet-reset': 'reset',
+  'fleet-downgrade': 'downgrade',
+};
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  'state-dir': { type: 'string' },
+  ladder: { type: 'string', short: 'l' },
+  json: { type: 'boolean' },
+  pretty: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  reason: { type: 'string' },
+  port: { type: 'string', short: 'p' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+/** Which flags each command takes, besides the common ones. */
+const EXTRA_FLAGS: Partial<Record<CommandName, readonly string[]>> = {
+  downgrade: ['reason'],
+  upgrade: ['reason'],
+  reset: ['reason'],
+  set: ['reason'],
+  serve: ['port'],
+};
+
+const POSITIONALS: Record<CommandName, number> = {
+  status: 0,
+  downgrade: 0,
+  upgrade: 0,
+  reset: 0,
+  set: 1,
+  serve: 0,
+  help: 1,
+  version: 0,
+};
+
+export function parseCommandLine(argv0: string, args: readonly string[]): ParsedCommand {
+  const alias = ALIASES[path.basename(argv0).replace(/\.(js|mjs|cjs)$/, '')];
+  let parsed: ReturnType<
+    typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>
+  >;
+  try {
+    parsed = parseArgs({ args: [...args], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw usage((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+  }
+  const { values } = parsed;
+  const positionals = [...parsed.positionals];
+  let command: CommandName;
+  if (values.help) command = 'help';
+  else if (values.version) command = 'version';
+  else if (alias) command = alias;
+  else {
+    const word = positionals.shift() ?? 'help';
+    if (!(COMMANDS as readonly string[]).includes(word)) {
+      throw usage(`unknown command "${word}"; the commands are: ${COMMANDS.join(', ')}`);
+    }
+    command = word as CommandName;
+  }
+  if (command === 'help' && alias) positionals.unshift(alias);
+
+  const allowed = new Set([
+    'config',
+    'state-dir',
+    'ladder',
+    'json',
+    'pretty',
+    'log-level',
+    'help',
+    'version',
+    ...(EXTRA_FLAGS[command] ?? []),
+  ]);
+  for (const flag of Object.keys(values)) {
+    if (!allowed.has(flag)) throw usage(`${command} does not take --${flag}`);
+  }
+  if (positionals.length > POSITIONALS[command]) {
+    throw usage(
+      `${command} takes ${POSITIONALS[command] || 'no'} argument${POSITIONALS[command] === 1 ? '' : 's'}, got: ${positionals.join(' ')}`,
+    );
+  }
+  if (command === 'set' && positionals.length === 0)
+    throw usage('set needs the model: fleet set <model>');
+
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw usage(`--port expects a port number from 0 to 65535, got "${values.port}"`);
+    }
+  }
+  return {
+    command,
+    positionals,
+    flags: {
+      config: values.config ?? 'fleet.yaml',
+      stateDir: values['state-dir'],
+      ladder: values.ladder,
+      json: values.json ?? false,
+      pretty: values.pretty ?? false,
+      logLevel: values['log-level'],
+      reason: values.reason,
+      port,
+    },
+  };
+}
+
+export function usage(message: string): FleetError {
+  return new FleetError(Errors.FLEET_ERR_USAGE, `${message} (see fleet help)`);
+}

@@ -1,0 +1,60 @@
+/**
+ * What every CLI command starts from: the process's environment, made explicit so commands
+ * never reach for globals, and fleet.yaml loaded with the flags layered over it.
+ */
+import { connectSupervisor } from '../api/admin-client.js';
+import { type FleetConfig, loadConfig } from '../config/load.js';
+import { type FleetControl, localFleetControl } from '../fleet/control.js';
+import { LadderStore } from '../fleet/ladder-store.js';
+import type { Logger } from '../log.js';
+import type { CommonFlags } from './args.js';
+
+export interface CliEnvironment {
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+  now: () => number;
+  stdout: (text: string) => void;
+  log: Logger;
+}
+
+export async function loadCliConfig(
+  flags: CommonFlags & { port?: number | undefined },
+  cli: CliEnvironment,
+): Promise<FleetConfig> {
+  const { config, warnings } = await loadConfig({
+    path: flags.config,
+    env: cli.env,
+    cwd: cli.cwd,
+    overrides: {
+      ...(flags.stateDir === undefined ? {} : { state_dir: flags.stateDir }),
+      ...(flags.port === undefined ? {} : { api_port: flags.port }),
+    },
+  });
+  for (const warning of warnings) cli.log.warn(warning);
+  return config;
+}
+
+export function openLadderStore(config: FleetConfig, cli: CliEnvironment): LadderStore {
+  return new LadderStore({
+    stateDir: config.state_dir,
+    ladders: config.ladders,
+    log: cli.log.child({ component: 'fleet' }),
+    now: cli.now,
+  });
+}
+
+/**
+ * The running supervisor's control when one answers for this state file, so it acts on a
+ * change at once; otherwise the state file itself, under its lock.
+ */
+export async function openFleetControl(
+  config: FleetConfig,
+  cli: CliEnvironment,
+): Promise<{ control: FleetControl; store: LadderStore }> {
+  const store = openLadderStore(config, cli);
+  const remote = await connectSupervisor(
+    { host: config.api.host, port: config.api.port, token: config.api.token, timeoutMs: 1_000 },
+    store.file,
+  );
+  return { control: remote ?? localFleetControl(store, 'cli', cli.now), store };
+}

@@ -1,0 +1,306 @@
+/**
+ * fleet.yaml's schema. This file is the one place that holds every default: a five-line
+ * fleet.yaml works, and every key a user may write is listed here. Unknown keys are errors.
+ */
+import cron from 'node-cron';
+import { z } from 'zod';
+import { DEFAULT_CATALOGUE } from './catalogue.js';
+import { parseDuration } from './duration.js';
+import { DEFAULT_PATTERNS } from './patterns.js';
+
+/** A duration with a unit, e.g. `10m`, parsed to milliseconds. */
+const duration = z
+  .string({ error: 'expected a duration with a unit such as 100ms, 30s, 10m or 1h' })
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration with a unit such as 100ms, 30s, 10m or 1h, found "${text}"`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** Ollama's own keep_alive: a Go duration string, or a number of seconds (negative: forever). */
+const keepAlive = z.union([
+  z.number(),
+  z.string().regex(/^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)$|^0$/, {
+    message: 'expected an Ollama keep_alive such as 5m, 30s, 0 or -1m',
+  }),
+]);
+
+/** `model:tag` as Ollama names models (the tag may be left out; it defaults to latest). */
+export const MODEL_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-/]*(:[a-zA-Z0-9_.-]+)?$/;
+const modelName = z
+  .string({ error: 'expected a model name such as llama3.2:3b' })
+  .regex(MODEL_NAME, { message: 'expected a model name such as llama3.2:3b' });
+
+/** Ladder names appear in URLs and in the `fleet:<ladder>` alias. */
+const ladderName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, {
+  message: 'expected a ladder name of letters, digits, "_", "." or "-"',
+});
+
+/** `key=value` or a bare `key`, as Docker's label filters take them. */
+const labelSelector = z.string().regex(/^[^=\s]+(=[^\s]*)?$/, {
+  message: 'expected a label selector such as ollama-fleet.worker=main',
+});
+
+const ollamaSchema = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/, message: 'expected an http(s) URL' })
+    .default('http://localhost:11434'),
+  /** The container whose logs to follow: its name, or `{ label: key=value }`. */
+  container: z
+    .union([z.string().min(1), z.strictObject({ label: labelSelector })])
+    .default('ollama'),
+  timeouts: z
+    .strictObject({
+      connect: duration.default(5_000),
+      /** How long a model load may take before the engine gives up on it. */
+      load: duration.default(300_000),
+      /** How long one inference request may run. */
+      request: duration.default(600_000),
+    })
+    .prefault({}),
+});
+
+const gpuSchema = z.strictObject({
+  /** The nvidia-smi command; a string is split on spaces (`docker exec ollama nvidia-smi`). */
+  nvidia_smi: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('nvidia-smi'),
+  poll_interval: duration.default(5_000),
+  /** VRAM of the GPU in MiB, for hosts without nvidia-smi; overrides what it reports. */
+  vram_total_mib: z.number().int().positive().optional(),
+  /** VRAM the scheduler never plans into, per GPU. */
+  safety_margin_mib: z.number().int().nonnegative().default(1024),
+});
+
+const ladderSchema = z.strictObject({
+  name: ladderName,
+  /** Largest model first; each step down is smaller. */
+  models: z.array(modelName).min(1, { message: 'a ladder needs at least one model' }),
+  downgrade: z
+    .strictObject({
+      /** Incident weight within `window` that steps the ladder down. */
+      after_incidents: z.number().positive().default(3),
+      window: duration.default(600_000),
+      /** After any transition, incidents are not counted for this long. */
+      cooldown: duration.default(300_000),
+      /** Let telemetry (the current rung no longer fits) step down before an OOM. */
+      on_telemetry: z.boolean().default(false),
+    })
+    .prefault({}),
+  schedule: z
+    .strictObject({
+      cron: z.string().refine((expr) => cron.validate(expr), {
+        message: 'expected a cron expression such as "0 3 * * *"',
+      }),
+      action: z.enum(['upgrade', 'reset']).default('upgrade'),
+      timezone: z.string().optional(),
+    })
+    .optional(),
+});
+
+const patternSchema = z
+  .strictObject({
+    /** A plain substring, matched without regard to case. */
+    match: z.string().min(1).optional(),
+    /** A regular expression (JavaScript syntax), matched without regard to case. */
+    regex: z.string().min(1).optional(),
+    kind: z.string().min(1).default('vram_error'),
+    /** hard: an allocation failed. soft: a sign of pressure, not a failure. */
+    severity: z.enum(['hard', 'soft']).default('hard'),
+    enabled: z.boolean().default(true),
+  })
+  .check((ctx) => {
+    const { match, regex } = ctx.value;
+    if ((match === undefined) === (regex === undefined)) {
+      ctx.issues.push({
+        code: 'custom',
+        input: ctx.value,
+        message: 'give exactly one of `match` (a substring) or `regex`',
+      });
+    }
+    if (regex !== undefined) {
+      try {
+        new RegExp(regex, 'i');
+      } catch (err) {
+        ctx.issues.push({
+          code: 'custom',
+          input: regex,
+          path: ['regex'],
+          message: `not a valid regular expression: ${(err as Error).message}`,
+        });
+      }
+    }
+  });
+
+/** A bare string in the list is shorthand for `{ match: <string> }`. */
+const patternEntry = z.union([
+  z
+    .string()
+    .min(1)
+    .transform((match) => patternSchema.parse({ match })),
+  patternSchema,
+]);
+
+const detectionSchema = z.strictObject({
+  /** The built-in patterns are replaced when this list is given. */
+  patterns: z.array(patternEntry).default(() => DEFAULT_PATTERNS.map((p) => ({ ...p }))),
+  /** Matching lines closer together than this are one incident. */
+  merge_within: duration.default(2_000),
+  /** How much one incident of each severity counts toward a ladder's threshold. */
+  weights: z
+    .strictObject({
+      hard: z.number().nonnegative().default(1),
+      soft: z.number().nonnegative().default(0.25),
+    })
+    .prefault({}),
+});
+
+const workerConfigFile = z
+  .strictObject({
+    path: z.string().min(1),
+    format: z.enum(['json', 'env', 'yaml', 'regex']),
+    /** json, yaml: a dotted key path (`model` or `llm.model`); env: the variable name. */
+    key: z.string().min(1).optional(),
+    /** regex: the pattern whose match is replaced. */
+    pattern: z.string().min(1).optional(),
+    /** regex: the replacement; `{model}` stands for the new model name. */
+    replacement: z.string().optional(),
+  })
+  .check((ctx) => {
+    const file = ctx.value;
+    if (file.format === 'regex') {
+      if (file.pattern === undefined || file.replacement === undefined) {
+        ctx.issues.push({
+          code: 'custom',
+          input: file,
+          message: 'format regex needs `pattern` and `replacement`',
+        });
+      } else {
+        try {
+          new RegExp(file.pattern);
+        } catch (err) {
+          ctx.issues.push({
+            code: 'custom',
+            input: file.pattern,
+            path: ['pattern'],
+            message: `not a valid regular expression: ${(err as Error).message}`,
+          });
+        }
+      }
+    } else if (file.key === undefined) {
+      ctx.issues.push({
+        code: 'custom',
+        input: file,
+        path: ['key'],
+        message: `format ${file.format} needs \`key\``,
+      });
+    }
+  });
+
+const workerSchema = z.strictObject({
+  name: z.string().min(1),
+  /** The ladder whose current model this worker runs; the first ladder when left out. */
+  ladder: ladderName.optional(),
+  /** Only containers carrying this label are ever restarted or recreated. */
+  label: labelSelector,
+  config: workerConfigFile.optional(),
+  action: z.enum(['restart', 'recreate', 'none']).default('restart'),
+  /** recreate: the environment variable that names the model. */
+  env: z.string().min(1).optional(),
+});
+
+const schedulerSchema = z.strictObject({
+  /** A model's VRAM before it has been seen loaded: its size times this. */
+  estimate_multiplier: z.number().min(1).default(1.3),
+  loop_interval: duration.default(100),
+  keep_alive: keepAlive.default('5m'),
+  max_concurrent_per_model: z.number().int().positive().default(20),
+  queue_max_size: z.number().int().positive().default(1000),
+});
+
+const modelSchema = z.strictObject({
+  name: modelName,
+  /** Download size in MB (decimal), as `ollama list` prints it. */
+  size_mb: z.number().positive(),
+  /** VRAM at the default context, in MiB; learned values replace it at run time. */
+  vram_mib: z.number().positive().optional(),
+  capabilities: z
+    .array(z.enum(['text', 'embedding', 'vision']))
+    .min(1)
+    .default(['text']),
+});
+
+const apiSchema = z.strictObject({
+  host: z.string().min(1).default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(5001),
+  token: z.string().min(1).optional(),
+  /** A file holding the token (a Docker secret); its content is trimmed. */
+  token_file: z.string().min(1).optional(),
+});
+
+const SEED_LADDER = ['llama3.2:3b', 'phi3:mini', 'tinyllama:1.1b', 'qwen2.5:0.5b'];
+
+export const fleetConfigSchema = z
+  .strictObject({
+    ollama: ollamaSchema.prefault({}),
+    gpu: gpuSchema.prefault({}),
+    ladders: z
+      .array(ladderSchema)
+      .min(1, { message: 'at least one ladder is needed' })
+      .prefault([{ name: 'main', models: SEED_LADDER }]),
+    detection: detectionSchema.prefault({}),
+    workers: z.array(workerSchema).default([]),
+    scheduler: schedulerSchema.prefault({}),
+    models: z.array(modelSchema).default(() => DEFAULT_CATALOGUE.map((m) => ({ ...m }))),
+    api: apiSchema.prefault({}),
+    state_dir: z.string().min(1).default('./state'),
+  })
+  .check((ctx) => {
+    const config = ctx.value;
+    const push = (path: (string | number)[], message: string) =>
+      ctx.issues.push({ code: 'custom', input: config, path, message });
+    const ladderNames = new Set<string>();
+    config.ladders.forEach((ladder, i) => {
+      if (ladderNames.has(ladder.name))
+        push(['ladders', i, 'name'], `duplicate ladder name "${ladder.name}"`);
+      ladderNames.add(ladder.name);
+      const seen = new Set<string>();
+      ladder.models.forEach((model, j) => {
+        if (seen.has(model))
+          push(['ladders', i, 'models', j], `"${model}" is already on this ladder`);
+        seen.add(model);
+      });
+    });
+    config.workers.forEach((worker, i) => {
+      if (worker.ladder !== undefined && !ladderNames.has(worker.ladder)) {
+        push(['workers', i, 'ladder'], `no ladder is named "${worker.ladder}"`);
+      }
+      if (worker.action === 'recreate' && worker.env === undefined && worker.config === undefined) {
+        push(
+          ['workers', i],
+          'action recreate needs `env` (the variable naming the model) or `config`',
+        );
+      }
+    });
+    const modelNames = new Set<string>();
+    config.models.forEach((model, i) => {
+      if (modelNames.has(model.name))
+        push(['models', i, 'name'], `duplicate model "${model.name}"`);
+      modelNames.add(model.name);
+    });
+    if (config.api.token !== undefined && config.api.token_file !== undefined) {
+      push(['api'], 'give `token` or `token_file`, not both');
+    }
+  });
+
+export type FleetConfigInput = z.input<typeof fleetConfigSchema>;
+/** The validated file; `loadConfig` resolves paths and the token and freezes it. */
+export type ParsedFleetConfig = z.output<typeof fleetConfigSchema>;
+export type LadderConfig = ParsedFleetConfig['ladders'][number];
+export type PatternConfig = ParsedFleetConfig['detection']['patterns'][number];
+export type WorkerConfig = ParsedFleetConfig['workers'][number];
+export type ModelConfig = ParsedFleetConfig['models'][number];

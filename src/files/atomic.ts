@@ -1,0 +1,43 @@
+/**
+ * Files that must never be half-written or silently lost: write to a temp file beside the
+ * target, fsync, rename over it, fsync the folder. A file that cannot be read back is moved
+ * aside, never overwritten.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename } from 'node:fs/promises';
+import path from 'node:path';
+
+export async function writeFileAtomic(file: string, content: string): Promise<void> {
+  const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const handle = await open(temp, 'w', 0o644);
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, file);
+  await syncFolder(path.dirname(file));
+}
+
+/** Renames `file` to `<file>.corrupt-<time>` and returns the new path. */
+export async function keepAside(file: string, now: Date): Promise<string> {
+  const stamp = now.toISOString().replace(/[:.]/g, '-');
+  const aside = `${file}.corrupt-${stamp}`;
+  await rename(file, aside);
+  await syncFolder(path.dirname(file));
+  return aside;
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  // A rename is durable only once the folder's entry is on disk; some filesystems refuse
+  // to open a folder for syncing, and then there is nothing more we can do.
+  try {
+    const handle = await open(folder, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {}
+}

@@ -1,0 +1,300 @@
+/**
+ * The model ladder as a pure state machine: a state, an event and `now` in; a new state and
+ * the transition it made (or none) out. A refusal (nothing smaller below the bottom) is a
+ * FleetError. No I/O, no clock: the store persists, the caller supplies the time.
+ */
+import { Errors, FleetError } from '../errors.js';
+
+export type TransitionSource = 'cli' | 'api' | 'policy' | 'schedule' | 'config';
+
+export interface Transition {
+  /** Epoch milliseconds. */
+  readonly at: number;
+  readonly from: string;
+  readonly to: string;
+  readonly from_index: number;
+  readonly to_index: number;
+  readonly reason: string;
+  readonly source: TransitionSource;
+}
+
+export interface Incident {
+  readonly at: number;
+  readonly kind: string;
+  readonly severity: 'hard' | 'soft';
+  /** How much it counts toward the threshold (detection.weights). */
+  readonly weight: number;
+  /** The log line or error that showed it, for the history and status. */
+  readonly evidence?: string;
+}
+
+export interface LadderState {
+  readonly name: string;
+  /** The ladder as it was when this state was written, to notice fleet.yaml changes. */
+  readonly models: readonly string[];
+  readonly current_model_index: number;
+  /** Incidents counted toward the threshold, oldest first; none older than the window. */
+  readonly incidents: readonly Incident[];
+  /** Epoch ms until which incidents are not counted, or null. */
+  readonly cooldown_until: number | null;
+  /** The latest transitions, oldest first, at most HISTORY_LIMIT. */
+  readonly history: readonly Transition[];
+  readonly updated_at: number;
+}
+
+export interface LadderPolicy {
+  /** Incident weight within the window that steps the ladder down. */
+  readonly after_incidents: number;
+  readonly window: number;
+  readonly cooldown: number;
+}
+
+export type LadderEvent =
+  | { type: 'downgrade'; source: TransitionSource; reason?: string }
+  | { type: 'upgrade'; source: TransitionSource; reason?: string }
+  | { type: 'reset'; source: TransitionSource; reason?: string }
+  | { type: 'set'; model: string; source: TransitionSource; reason?: string }
+  | { type: 'incident'; incident: Incident };
+
+export interface LadderOutcome {
+  readonly state: LadderState;
+  readonly transition: Transition | null;
+  /** One sentence for people: what happened, or why nothing did. */
+  readonly message: string;
+}
+
+export const HISTORY_LIMIT = 100;
+
+export function currentModel(state: LadderState): string {
+  return state.models[state.current_model_index] as string;
+}
+
+export function initialLadderState(
+  name: string,
+  models: readonly string[],
+  now: number,
+): LadderState {
+  return {
+    name,
+    models: [...models],
+    current_model_index: 0,
+    incidents: [],
+    cooldown_until: null,
+    history: [],
+    updated_at: now,
+  };
+}
+
+export function applyLadderEvent(
+  state: LadderState,
+  event: LadderEvent,
+  policy: LadderPolicy,
+  now: number,
+): LadderOutcome {
+  const fresh = withIncidentsSince(state, now - policy.window);
+  switch (event.type) {
+    case 'downgrade': {
+      if (fresh.current_model_index >= fresh.models.length - 1) {
+        throw new FleetError(
+          Errors.FLEET_ERR_LADDER_AT_BOTTOM,
+          `ladder ${state.name} is already at its bottom rung (${currentModel(fresh)}): there is no smaller model to step down to`,
+          { details: { ladder: state.name, model: currentModel(fresh) } },
+        );
+      }
+      return move(
+        fresh,
+        fresh.current_model_index + 1,
+        event.source,
+        event.reason ?? 'step down',
+        policy,
+        now,
+      );
+    }
+    case 'upgrade': {
+      if (fresh.current_model_index === 0) {
+        throw new FleetError(
+          Errors.FLEET_ERR_LADDER_AT_TOP,
+          `ladder ${state.name} is already at its top rung (${currentModel(fresh)}): there is no larger model to step up to`,
+          { details: { ladder: state.name, model: currentModel(fresh) } },
+        );
+      }
+      return move(
+        fresh,
+        fresh.current_model_index - 1,
+        event.source,
+        event.reason ?? 'step up',
+        policy,
+        now,
+      );
+    }
+    case 'reset': {
+      if (fresh.current_model_index === 0) {
+        // Already at the top: a reset still clears the incident count.
+        return {
+          state: { ...fresh, incidents: [], updated_at: now },
+          transition: null,
+          message: `ladder ${state.name} is already at its top rung (${currentModel(fresh)}); incident count cleared`,
+        };
+      }
+      return move(fresh, 0, event.source, event.reason ?? 'reset to the top', policy, now);
+    }
+    case 'set': {
+      const index = fresh.models.indexOf(event.model);
+      if (index < 0) {
+        throw new FleetError(
+          Errors.FLEET_ERR_MODEL_NOT_ON_LADDER,
+          `${event.model} is not on ladder ${state.name} (${fresh.models.join(' -> ')})`,
+          { details: { ladder: state.name, model: event.model, models: [...fresh.models] } },
+        );
+      }
+      if (index === fresh.current_model_index) {
+        return {
+          state: fresh,
+          transition: null,
+          message: `ladder ${state.name} already runs ${event.model}`,
+        };
+      }
+      return move(fresh, index, event.source, event.reason ?? `set to ${event.model}`, policy, now);
+    }
+    case 'incident':
+      return countIncident(fresh, event.incident, policy, now);
+  }
+}
+
+function countIncident(
+  state: LadderState,
+  incident: Incident,
+  policy: LadderPolicy,
+  now: number,
+): LadderOutcome {
+  if (state.cooldown_until !== null && now < state.cooldown_until) {
+    const left = Math.ceil((state.cooldown_until - now) / 1000);
+    return {
+      state,
+      transition: null,
+      message: `incident ${incident.kind} not counted: ladder ${state.name} is cooling down for ${left}s after its last transition`,
+    };
+  }
+  const incidents = [...state.incidents, incident];
+  const counted: LadderState = { ...state, incidents, cooldown_until: null, updated_at: now };
+  const weight = incidentWeight(counted);
+  if (weight + 1e-9 < policy.after_incidents) {
+    return {
+      state: counted,
+      transition: null,
+      message: `incident ${incident.kind} counted on ladder ${state.name}: ${formatWeight(weight)} of ${policy.after_incidents}`,
+    };
+  }
+  if (state.current_model_index >= state.models.length - 1) {
+    return {
+      state: counted,
+      transition: null,
+      message: `ladder ${state.name} reached ${formatWeight(weight)} of ${policy.after_incidents} incidents but is at its bottom rung (${currentModel(state)}): nothing smaller to step down to`,
+    };
+  }
+  const kinds = [...new Set(incidents.map((i) => i.kind))].join(', ');
+  const reason = `${incidents.length} VRAM incidents (${kinds}) within ${Math.round(policy.window / 1000)}s`;
+  return move(counted, state.current_model_index + 1, 'policy', reason, policy, now);
+}
+
+function move(
+  state: LadderState,
+  to: number,
+  source: TransitionSource,
+  reason: string,
+  policy: LadderPolicy,
+  now: number,
+): LadderOutcome {
+  const transition: Transition = {
+    at: now,
+    from: currentModel(state),
+    to: state.models[to] as string,
+    from_index: state.current_model_index,
+    to_index: to,
+    reason,
+    source,
+  };
+  const history = [...state.history, transition].slice(-HISTORY_LIMIT);
+  return {
+    state: {
+      ...state,
+      current_model_index: to,
+      // A transition starts afresh: the old model's incidents say nothing about the new one.
+      incidents: [],
+      cooldown_until: policy.cooldown > 0 ? now + policy.cooldown : null,
+      history,
+      updated_at: now,
+    },
+    transition,
+    message: `ladder ${state.name}: ${transition.from} -> ${transition.to} (${reason})`,
+  };
+}
+
+/** Drops incidents that fell out of the window. */
+export function withIncidentsSince(state: LadderState, since: number): LadderState {
+  if (state.incidents.every((i) => i.at > since)) return state;
+  return { ...state, incidents: state.incidents.filter((i) => i.at > since) };
+}
+
+export function incidentWeight(state: LadderState): number {
+  return state.incidents.reduce((sum, i) => sum + i.weight, 0);
+}
+
+function formatWeight(weight: number): string {
+  return Number.isInteger(weight) ? String(weight) : weight.toFixed(2);
+}
+
+/**
+ * Fits a saved state to the ladder fleet.yaml now describes. The saved model keeps its rung
+ * when it is still on the ladder; when it is gone, the nearest rung of the old ladder that
+ * is still there wins, looking down (smaller, the safe side) before up.
+ */
+export function reconcileLadder(
+  saved: LadderState,
+  models: readonly string[],
+  now: number,
+): { state: LadderState; note?: string } {
+  if (sameList(saved.models, models)) return { state: saved };
+  const was = currentModel(saved);
+  const kept = models.indexOf(was);
+  if (kept >= 0) {
+    return {
+      state: { ...saved, models: [...models], current_model_index: kept },
+      note: `ladder ${saved.name} changed in fleet.yaml; it stays on ${was}, now rung ${kept}`,
+    };
+  }
+  const candidates: string[] = [
+    ...saved.models.slice(saved.current_model_index + 1),
+    ...saved.models.slice(0, saved.current_model_index).reverse(),
+  ];
+  const nearest = candidates.find((m) => models.includes(m));
+  const index = nearest
+    ? models.indexOf(nearest)
+    : Math.min(saved.current_model_index, models.length - 1);
+  const to = models[index] as string;
+  const reason = `${was} is no longer on ladder ${saved.name} in fleet.yaml; moved to the nearest rung, ${to}`;
+  const transition: Transition = {
+    at: now,
+    from: was,
+    to,
+    from_index: saved.current_model_index,
+    to_index: index,
+    reason,
+    source: 'config',
+  };
+  return {
+    state: {
+      ...saved,
+      models: [...models],
+      current_model_index: index,
+      incidents: [],
+      history: [...saved.history, transition].slice(-HISTORY_LIMIT),
+      updated_at: now,
+    },
+    note: reason,
+  };
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/**
+ * The `fleet` command: reads argv, the environment and signals (nobody else does), and hands
+ * off to one file per command in cli/.
+ */
+import { parseCommandLine } from './cli/args.js';
+import type { CliEnvironment } from './cli/context.js';
+import { helpCommand } from './cli/help.js';
+import { ladderCommand } from './cli/ladder.js';
+import { serveCommand } from './cli/serve.js';
+import { statusCommand } from './cli/status.js';
+import { Errors, FleetError, isFleetError } from './errors.js';
+import { createLogger } from './log.js';
+import { VERSION } from './version.js';
+
+async function main(): Promise<number> {
+  const argv0 = process.argv[1] ?? 'fleet';
+  const args = process.argv.slice(2);
+  const json = args.includes('--json');
+  let parsed: ReturnType<typeof parseCommandLine>;
+  try {
+    parsed = parseCommandLine(argv0, args);
+  } catch (err) {
+    return report(err, json);
+  }
+  const serving = parsed.command === 'serve';
+  const log = createLogger({
+    level: parsed.flags.logLevel ?? (serving ? 'info' : 'warn'),
+    // The supervisor logs JSON to stdout, as containers expect; other commands keep stdout
+    // for their answer and tell people what they noticed on stderr.
+    pretty: parsed.flags.pretty || !serving,
+    destination: serving ? 1 : 2,
+  });
+  const cli: CliEnvironment = {
+    env: process.env,
+    cwd: process.cwd(),
+    now: Date.now,
+    stdout: (text) => process.stdout.write(text),
+    log: log.child({ component: 'cli' }),
+  };
+  try {
+    switch (parsed.command) {
+      case 'status':
+        return await statusCommand(parsed, cli);
+      case 'downgrade':
+      case 'upgrade':
+      case 'reset':
+      case 'set':
+        return await ladderCommand(parsed, cli);
+      case 'serve':
+        return await serveCommand(
+          parsed,
+          { ...cli, log },
+          {
+            once: (event, listener) => process.once(event, listener),
+            exit: (code) => process.exit(code),
+          },
+        );
+      case 'version':
+        cli.stdout(`${VERSION}\n`);
+        return 0;
+      case 'help':
+        return await helpCommand(parsed, cli);
+    }
+  } catch (err) {
+    return report(err, parsed.flags.json);
+  }
+}
+
+function report(err: unknown, json: boolean): number {
+  const error = isFleetError(err)
+    ? err
+    : new FleetError(Errors.FLEET_ERR_INTERNAL, (err as Error)?.stack ?? String(err), {
+        cause: err,
+      });
+  if (json) process.stdout.write(`${JSON.stringify(error.toJSON(), null, 2)}\n`);
+  process.stderr.write(`fleet: ${error.message}\n`);
+  return error.exitCode;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,9 @@
+/** Model names as Ollama compares them: `model:tag`, the tag defaulting to `latest`. */
+export function canonicalModelName(name: string): string {
+  const lastSegment = name.slice(name.lastIndexOf('/') + 1);
+  return lastSegment.includes(':') ? name : `${name}:latest`;
+}
+
+export function sameModel(a: string, b: string): boolean {
+  return canonicalModelName(a) === canonicalModelName(b);
+}
