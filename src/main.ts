@@ -5,10 +5,6 @@
  */
 import { parseCommandLine } from './cli/args.js';
 import type { CliEnvironment } from './cli/context.js';
-import { helpCommand } from './cli/help.js';
-import { ladderCommand } from './cli/ladder.js';
-import { serveCommand } from './cli/serve.js';
-import { statusCommand } from './cli/status.js';
 import { Errors, FleetError, isFleetError } from './errors.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
@@ -40,15 +36,16 @@ async function main(): Promise<number> {
   };
   try {
     switch (parsed.command) {
+      // Commands load on demand: `fleet status` should not pay for the HTTP server.
       case 'status':
-        return await statusCommand(parsed, cli);
+        return await (await import('./cli/status.js')).statusCommand(parsed, cli);
       case 'downgrade':
       case 'upgrade':
       case 'reset':
       case 'set':
-        return await ladderCommand(parsed, cli);
+        return await (await import('./cli/ladder.js')).ladderCommand(parsed, cli);
       case 'serve':
-        return await serveCommand(
+        return await (await import('./cli/serve.js')).serveCommand(
           parsed,
           { ...cli, log },
           {
@@ -60,7 +57,7 @@ async function main(): Promise<number> {
         cli.stdout(`${VERSION}\n`);
         return 0;
       case 'help':
-        return await helpCommand(parsed, cli);
+        return await (await import('./cli/help.js')).helpCommand(parsed, cli);
     }
   } catch (err) {
     return report(err, parsed.flags.json);

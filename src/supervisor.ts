@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApiServer } from './api/server.js';
 import type { FleetConfig } from './config/load.js';
+import { Errors, FleetError } from './errors.js';
 import { localFleetControl } from './fleet/control.js';
 import { LadderStore } from './fleet/ladder-store.js';
 import { startLadderSchedules } from './fleet/schedule.js';
@@ -58,7 +59,14 @@ export async function startSupervisor(options: {
   } catch (err) {
     stop.abort();
     await app.close().catch(() => {});
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EADDRINUSE' ? 'the address is in use (is another supervisor running?)' : code;
+    throw new FleetError(
+      Errors.FLEET_ERR_LISTEN,
+      `cannot listen on ${config.api.host}:${config.api.port}: ${why}; set api.port in fleet.yaml or pass --port`,
+      { cause: err },
+    );
   }
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -86,7 +86,7 @@ export function formatLadder(
     );
   }
   lines.push(
-    `  cooldown: ${ladder.cooldown_seconds_left > 0 ? `${formatDuration(ladder.cooldown_seconds_left * 1000)} left` : 'none'}`,
+    `  cooldown: ${ladder.cooldown_seconds_left > 0 ? `${humanSeconds(ladder.cooldown_seconds_left)} left` : 'none'}`,
   );
   const below = ladder.models[ladder.current_model_index + 1];
   const above = ladder.models[ladder.current_model_index - 1];
@@ -101,4 +101,12 @@ export function formatLadder(
     }
   }
   return lines.join('\n');
+}
+
+/** 299 -> "4m 59s", for people reading a countdown. */
+function humanSeconds(total: number): string {
+  const minutes = Math.floor(total / 60);
+  const seconds = total % 60;
+  if (minutes === 0) return `${seconds}s`;
+  return seconds === 0 ? `${minutes}m` : `${minutes}m ${seconds}s`;
 }

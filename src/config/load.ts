@@ -54,13 +54,13 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   const file = path.resolve(cwd, options.path);
   const text = await readConfigText(file);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
     const where = first?.linePos?.[0] ? `:${first.linePos[0].line}:${first.linePos[0].col}` : '';
     throw new FleetError(
       Errors.FLEET_ERR_CONFIG_SYNTAX,
-      `${file}${where}: not valid YAML: ${first?.message.split('\n')[0] ?? 'parse error'}`,
+      `${file}${where}: not valid YAML: ${first?.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? 'parse error'}`,
       { details: { file } },
     );
   }

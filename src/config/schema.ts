@@ -137,13 +137,10 @@ const patternSchema = z
   });
 
 /** A bare string in the list is shorthand for `{ match: <string> }`. */
-const patternEntry = z.union([
-  z
-    .string()
-    .min(1)
-    .transform((match) => patternSchema.parse({ match })),
+const patternEntry = z.preprocess(
+  (value) => (typeof value === 'string' ? { match: value } : value),
   patternSchema,
-]);
+);
 
 const detectionSchema = z.strictObject({
   /** The built-in patterns are replaced when this list is given. */

@@ -1,0 +1,155 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { exited, json, runFleet, startServe } from '../helpers/cli.js';
+import { freePort } from '../helpers/ollama-stand-in.js';
+import { tempDir } from '../helpers/temp.js';
+
+const running: { child: import('node:child_process').ChildProcess }[] = [];
+afterEach(() => {
+  for (const r of running.splice(0)) r.child.kill('SIGKILL');
+});
+
+async function serve(token?: string) {
+  const dir = await tempDir();
+  const port = await freePort();
+  const config = path.join(dir, 'fleet.yaml');
+  await writeFile(
+    config,
+    `ollama:\n  url: http://127.0.0.1:9\napi:\n  host: 127.0.0.1\n  port: ${port}\n${token ? `  token: ${token}\n` : ''}state_dir: ./state\n`,
+  );
+  const server = await startServe(['--config', config]);
+  running.push(server);
+  return { ...server, dir, config, args: ['--config', config] };
+}
+
+const state = async (dir: string) =>
+  JSON.parse(await readFile(path.join(dir, 'state/fleet-state.json'), 'utf8'));
+
+describe('fleet serve and the admin API', () => {
+  it('writes the state file at start-up', async () => {
+    const { dir } = await serve();
+    expect((await state(dir)).current_model).toBe('llama3.2:3b');
+  });
+
+  it('the CLI asks a running supervisor to make the change', async () => {
+    const { dir, url, args } = await serve();
+    const result = await runFleet(['downgrade', '--json', ...args]);
+    expect(result.code).toBe(0);
+    const answer = JSON.parse(result.stdout);
+    expect(answer.via).toBe(url);
+    expect(answer.transition).toMatchObject({
+      from: 'llama3.2:3b',
+      to: 'phi3:mini',
+      source: 'api',
+    });
+    expect((await state(dir)).current_model).toBe('phi3:mini');
+    const status = JSON.parse((await runFleet(['status', '--json', ...args])).stdout);
+    expect(status.via).toBe(url);
+    expect(status.ladders[0].current_model).toBe('phi3:mini');
+  });
+
+  it('refusals from the supervisor keep their exit code', async () => {
+    const { args } = await serve();
+    const result = await runFleet(['upgrade', ...args]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('already at its top rung');
+  });
+
+  it('with another state dir, the CLI leaves the supervisor alone and uses its own file', async () => {
+    const { url, args } = await serve();
+    const other = await tempDir();
+    const result = await runFleet(['downgrade', '--json', ...args, '--state-dir', other]);
+    expect(JSON.parse(result.stdout).via).toBe(path.join(other, 'fleet-state.json'));
+    const api = await json(await fetch(`${url}/api/fleet`));
+    expect(api.ladders[0].current_model).toBe('llama3.2:3b');
+  });
+
+  it('GET /api/fleet shows every ladder', async () => {
+    const { url } = await serve();
+    const body = await json(await fetch(`${url}/api/fleet`));
+    expect(body).toMatchObject({
+      service: 'ollama-fleet',
+      ladders: [{ name: 'main', current_model: 'llama3.2:3b' }],
+    });
+  });
+
+  it('rejects malformed admin requests with a 4xx naming what is wrong', async () => {
+    const { url } = await serve();
+    const post = (route: string, body: string) =>
+      fetch(`${url}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    const noModel = await post('/api/fleet/main/set', '{}');
+    expect(noModel.status).toBe(400);
+    expect(await json(noModel)).toEqual({
+      error: {
+        code: 'FLEET_ERR_VALIDATION',
+        message: 'body.model: set needs the model to switch to',
+      },
+    });
+    const extra = await post('/api/fleet/main/downgrade', '{"modle":"x"}');
+    expect(extra.status).toBe(400);
+    expect((await json(extra)).error.message).toBe('body: unknown field modle');
+    const badJson = await post('/api/fleet/main/downgrade', '{nope');
+    expect(badJson.status).toBe(400);
+    expect((await json(badJson)).error.code).toBe('FLEET_ERR_VALIDATION');
+    const action = await post('/api/fleet/main/explode', '{}');
+    expect(action.status).toBe(404);
+    expect((await json(action)).error.message).toContain('unknown ladder action "explode"');
+    const ladder = await post('/api/fleet/nope/downgrade', '{}');
+    expect(ladder.status).toBe(404);
+    expect((await json(ladder)).error.code).toBe('FLEET_ERR_UNKNOWN_LADDER');
+    const route = await fetch(`${url}/api/nothing`);
+    expect(route.status).toBe(404);
+    expect((await json(route)).error.code).toBe('FLEET_ERR_NOT_FOUND');
+  });
+
+  it('with a token, every route but health needs it, and the CLI uses the configured one', async () => {
+    const { url, args, dir } = await serve('s3cret');
+    expect((await fetch(`${url}/api/health`)).status).toBe(200);
+    const anonymous = await fetch(`${url}/api/fleet`);
+    expect(anonymous.status).toBe(401);
+    expect((await json(anonymous)).error.code).toBe('FLEET_ERR_UNAUTHORIZED');
+    const wrong = await fetch(`${url}/api/fleet`, { headers: { authorization: 'Bearer nope' } });
+    expect(wrong.status).toBe(401);
+    expect((await runFleet(['downgrade', ...args])).code).toBe(0);
+    expect((await state(dir)).current_model).toBe('phi3:mini');
+    // A CLI with the wrong token is told so, and changes nothing behind the supervisor's back.
+    const result = await runFleet(['downgrade', ...args], { env: { FLEET_API_TOKEN: 'wrong' } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('refused the request (the bearer token is wrong)');
+    expect((await state(dir)).current_model).toBe('phi3:mini');
+  });
+
+  it('never logs the token', async () => {
+    const server = await serve('s3cret-token-value');
+    await fetch(`${server.url}/api/fleet`, {
+      headers: { authorization: 'Bearer s3cret-token-value' },
+    });
+    await fetch(`${server.url}/api/fleet`, { headers: { authorization: 'Bearer wrong-guess' } });
+    server.child.kill('SIGTERM');
+    await exited(server.child);
+    expect(server.output()).not.toContain('s3cret-token-value');
+    expect(server.output()).not.toContain('wrong-guess');
+  });
+
+  it('stops cleanly on SIGTERM with exit 0', async () => {
+    const server = await serve();
+    server.child.kill('SIGTERM');
+    expect(await exited(server.child)).toBe(0);
+    expect(server.output()).toContain('"stopped"');
+  });
+
+  it('a port in use stops start-up with a clear error', async () => {
+    const first = await serve();
+    const port = new URL(first.url).port;
+    const result = await runFleet(['serve', '--config', first.config, '--port', port]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `fleet: cannot listen on 127.0.0.1:${port}: the address is in use`,
+    );
+  });
+});
