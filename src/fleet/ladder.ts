@@ -93,39 +93,22 @@ export function applyLadderEvent(
 ): LadderOutcome {
   const fresh = withIncidentsSince(state, now - policy.window);
   switch (event.type) {
-    case 'downgrade': {
-      if (fresh.current_model_index >= fresh.models.length - 1) {
-        throw new FleetError(
-          Errors.FLEET_ERR_LADDER_AT_BOTTOM,
-          `ladder ${state.name} is already at its bottom rung (${currentModel(fresh)}): there is no smaller model to step down to`,
-          { details: { ladder: state.name, model: currentModel(fresh) } },
-        );
-      }
-      return move(
-        fresh,
-        fresh.current_model_index + 1,
-        event.source,
-        event.reason ?? 'step down',
-        policy,
-        now,
-      );
-    }
+    case 'downgrade':
     case 'upgrade': {
-      if (fresh.current_model_index === 0) {
+      const down = event.type === 'downgrade';
+      const to = fresh.current_model_index + (down ? 1 : -1);
+      if (to < 0 || to >= fresh.models.length) {
+        const [which, edge, size, verb] = down
+          ? ([Errors.FLEET_ERR_LADDER_AT_BOTTOM, 'bottom', 'smaller', 'down'] as const)
+          : ([Errors.FLEET_ERR_LADDER_AT_TOP, 'top', 'larger', 'up'] as const);
         throw new FleetError(
-          Errors.FLEET_ERR_LADDER_AT_TOP,
-          `ladder ${state.name} is already at its top rung (${currentModel(fresh)}): there is no larger model to step up to`,
+          which,
+          `ladder ${state.name} is already at its ${edge} rung (${currentModel(fresh)}): there is no ${size} model to step ${verb} to`,
           { details: { ladder: state.name, model: currentModel(fresh) } },
         );
       }
-      return move(
-        fresh,
-        fresh.current_model_index - 1,
-        event.source,
-        event.reason ?? 'step up',
-        policy,
-        now,
-      );
+      const reason = event.reason ?? (down ? 'step down' : 'step up');
+      return move(fresh, to, event.source, reason, policy, now);
     }
     case 'reset': {
       if (fresh.current_model_index === 0) {
