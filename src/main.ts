@@ -13,6 +13,19 @@ async function main(): Promise<number> {
   const argv0 = process.argv[1] ?? 'fleet';
   const args = process.argv.slice(2);
   const json = args.includes('--json');
+  if (args[0] === 'sim') {
+    // The simulator has its own flags, and `sim nvidia-smi` takes nvidia-smi's.
+    try {
+      return await (await import('./cli/sim.js')).simCommand(args.slice(1), {
+        env: process.env,
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+        once: (event, listener) => process.once(event, listener),
+      });
+    } catch (err) {
+      return report(err, json);
+    }
+  }
   let parsed: ReturnType<typeof parseCommandLine>;
   try {
     parsed = parseCommandLine(argv0, args);

@@ -4,6 +4,7 @@
  */
 import cron from 'node-cron';
 import { z } from 'zod';
+import { MODEL_NAME } from '../ollama/names.js';
 import { DEFAULT_CATALOGUE } from './catalogue.js';
 import { parseDuration } from './duration.js';
 import { DEFAULT_PATTERNS } from './patterns.js';
@@ -31,8 +32,6 @@ const keepAlive = z.union([
   }),
 ]);
 
-/** `model:tag` as Ollama names models (the tag may be left out; it defaults to latest). */
-export const MODEL_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-/]*(:[a-zA-Z0-9_.-]+)?$/;
 const modelName = z
   .string({ error: 'expected a model name such as llama3.2:3b' })
   .regex(MODEL_NAME, { message: 'expected a model name such as llama3.2:3b' });

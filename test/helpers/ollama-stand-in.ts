@@ -1,6 +1,6 @@
 /**
  * A stand-in for Ollama's `/api/tags`, serving a real response recorded in the contract
- * (test/fixtures/ollama-tags.json), for the CLI tests that run before the simulator exists.
+ * (test/fixtures/ollama/tags-01.json), for the CLI tests that run before the simulator exists.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ROOT } from './cli.js';
 
-const TAGS = readFileSync(path.join(ROOT, 'test/fixtures/ollama-tags.json'), 'utf8');
+const TAGS = readFileSync(path.join(ROOT, 'test/fixtures/ollama/tags-01.json'), 'utf8');
 
 export async function startOllamaStandIn(): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((request, response) => {

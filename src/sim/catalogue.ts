@@ -1,0 +1,99 @@
+/**
+ * What the simulator knows of each model: the facts `/api/tags`, `/api/show` and `/api/ps`
+ * report, and the figures its simulated GPU needs. Sizes are Ollama's default tags; VRAM at
+ * a 4096-token context and KV bytes per token come from shared/contracts/ollama-calibration.md
+ * (measured where a measurement exists, else weights + KV cache + compute graph).
+ */
+import { createHash } from 'node:crypto';
+
+export interface SimModel {
+  /** Canonical `name:tag`. */
+  name: string;
+  family: string;
+  parameter_size: string;
+  quantization_level: string;
+  /** Bytes on disk. */
+  size: number;
+  /** VRAM in MiB at `min(4096, context_length)` tokens with one parallel slot. */
+  vram_mib: number;
+  /** KV cache KiB per token (f16), the part that grows with num_ctx × parallel. */
+  kv_kib_per_token: number;
+  /** The model's trained context; num_ctx is clamped to it. */
+  context_length: number;
+  block_count: number;
+  embedding_length: number;
+  /** Embedding models answer /api/embed only and run one slot. */
+  embedding: boolean;
+}
+
+const MB = 1_000_000;
+
+export const SIM_CATALOGUE: readonly SimModel[] = [
+  model('all-minilm:latest', 'bert', '23M', 'F16', 46 * MB, 70, 9, 512, 6, 384, true),
+  model(
+    'nomic-embed-text:latest',
+    'nomic-bert',
+    '137M',
+    'F16',
+    274 * MB,
+    567,
+    36,
+    2048,
+    12,
+    768,
+    true,
+  ),
+  model('smollm:360m', 'llama', '362M', 'Q4_0', 229 * MB, 640, 40, 2048, 32, 960),
+  model('qwen2.5:0.5b', 'qwen2', '494.03M', 'Q4_K_M', 397_821_319, 730, 12, 32768, 24, 896),
+  model('tinyllama:1.1b', 'llama', '1B', 'Q4_0', 637_699_456, 850, 22, 2048, 22, 2048),
+  model('qwen2.5:1.5b', 'qwen2', '1.5B', 'Q4_K_M', 986_061_892, 1888, 28, 32768, 28, 1536),
+  model('smollm:1.7b', 'llama', '1.7B', 'Q4_0', 990 * MB, 1910, 192, 2048, 24, 2048),
+  model('llama3.2:1b', 'llama', '1.2B', 'Q8_0', 1_321_098_329, 2289, 32, 131072, 16, 2048),
+  model('gemma:2b', 'gemma', '3B', 'Q4_0', 1_678_447_520, 2747, 18, 8192, 18, 2048),
+  model('llama3.2:3b', 'llama', '3.2B', 'Q4_K_M', 2_019_393_189, 3214, 112, 131072, 28, 3072),
+  model('phi3:mini', 'phi3', '3.8B', 'Q4_0', 2_176_178_913, 3860, 384, 4096, 32, 3072),
+  model('mistral:7b', 'llama', '7.2B', 'Q4_0', 4_113_301_824, 5302, 128, 32768, 32, 4096),
+  model('qwen2.5:7b', 'qwen2', '7.6B', 'Q4_K_M', 4_683_087_332, 4830, 56, 32768, 28, 3584),
+  model('llama3.1:8b', 'llama', '8.0B', 'Q4_K_M', 4_920_753_328, 5054, 128, 131072, 32, 4096),
+  model('qwen2.5:14b', 'qwen2', '14.8B', 'Q4_K_M', 8_988_110_976, 9950, 192, 32768, 48, 5120),
+];
+
+function model(
+  name: string,
+  family: string,
+  parameter_size: string,
+  quantization_level: string,
+  size: number,
+  vram_mib: number,
+  kv_kib_per_token: number,
+  context_length: number,
+  block_count: number,
+  embedding_length: number,
+  embedding = false,
+): SimModel {
+  return {
+    name,
+    family,
+    parameter_size,
+    quantization_level,
+    size,
+    vram_mib,
+    kv_kib_per_token,
+    context_length,
+    block_count,
+    embedding_length,
+    embedding,
+  };
+}
+
+/** Bytes of VRAM the model takes at this context and parallelism. */
+export function footprintBytes(m: SimModel, numCtx: number, parallel: number): number {
+  const base = Math.min(4096, m.context_length);
+  const extraTokens = numCtx * parallel - base;
+  return Math.round((m.vram_mib + (m.kv_kib_per_token * extraTokens) / 1024) * 2 ** 20);
+}
+
+/** A stable sha256-looking digest, so tags and ps agree across runs. */
+export function digestOf(name: string): string {
+  return createHash('sha256').update(`ollama-fleet-sim:${name}`).digest('hex');
+}
