@@ -98,8 +98,9 @@ export function formatNvidiaSmi(args: readonly string[], state: GpuState | undef
     };
   }
   if (!queryGpu && !queryApps) return { stdout: table(state), stderr: '', code: 0 };
-  if (!format || format[0] !== 'csv' || (queryGpu && queryApps))
+  if (format?.[0] !== 'csv' || (queryGpu && queryApps)) {
     return { stdout: BAD_ARGS, stderr: '', code: 2 };
+  }
   const noHeader = format.includes('noheader');
   const noUnits = format.includes('nounits');
   const rows = queryGpu

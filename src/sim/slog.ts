@@ -26,7 +26,9 @@ export function slogLine(
 
 /** slog quotes a value when it is empty or holds a space, `=`, a quote or a control char. */
 function quote(value: string): string {
-  if (value === '' || /[\s="\\\u0000-\u001f]/.test(value)) return JSON.stringify(value);
+  if (value === '' || /[\s="\\]/.test(value) || [...value].some((c) => c.charCodeAt(0) < 0x20)) {
+    return JSON.stringify(value);
+  }
   return value;
 }
 
