@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Errors, FleetError } from '../errors.js';
 import { canonicalModelName } from '../ollama/names.js';
 import { SIM_CATALOGUE } from './catalogue.js';
 import { Faults } from './faults.js';
@@ -50,7 +51,8 @@ export async function startSimulator(
   const wanted = options.installed?.map(canonicalModelName);
   const unknown = wanted?.filter((name) => !catalogue.has(name)) ?? [];
   if (unknown.length > 0) {
-    throw new Error(
+    throw new FleetError(
+      Errors.FLEET_ERR_USAGE,
       `--installed names models the simulator does not know: ${unknown.join(', ')}; it knows ${[...catalogue.keys()].join(', ')}`,
     );
   }
@@ -108,7 +110,15 @@ export async function startSimulator(
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  const address = await listen(options.port);
+  const address = await listen(options.port).catch((err: NodeJS.ErrnoException) => {
+    throw new FleetError(
+      Errors.FLEET_ERR_LISTEN,
+      `cannot listen on ${options.host}:${options.port}: ${err.code ?? err.message}`,
+      {
+        cause: err,
+      },
+    );
+  });
 
   const bind = options.host === '0.0.0.0' || options.host === '::' ? '[::]' : options.host;
   log.slog(

@@ -44,7 +44,7 @@ export function ginLine(
   const pad = (n: number) => String(n).padStart(2, '0');
   const date = `${at.getUTCFullYear()}/${pad(at.getUTCMonth() + 1)}/${pad(at.getUTCDate())}`;
   const time = `${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}`;
-  return `[GIN] ${date} - ${time} | ${String(status).padStart(3)} | ${goDuration(latencyNs).padStart(13)} | ${clientIp.padStart(15)} | ${method.padEnd(7)} ${JSON.stringify(path)}`;
+  return `[GIN] ${date} - ${time} | ${String(status).padStart(3)} | ${goDuration(latencyNs).padStart(13)} | ${clientIp.padStart(15)} | ${method.padEnd(7)}  ${JSON.stringify(path)}`;
 }
 
 /** Go's time.Duration.String(): 523.4µs, 12.5ms, 2.13385217s, 1m2.5s. */
