@@ -32,6 +32,26 @@ function expected(name: string, additions: Record<string, unknown> = {}, order?:
   return Object.fromEntries(order.map((k) => [k, base[k]]));
 }
 
+/** Field order of real final chunks: done_reason after done for generate, before it for chat. */
+const METRICS = [
+  'total_duration',
+  'load_duration',
+  'prompt_eval_count',
+  'prompt_eval_duration',
+  'eval_count',
+  'eval_duration',
+];
+const GENERATE_FINAL = [
+  'model',
+  'created_at',
+  'response',
+  'done',
+  'done_reason',
+  'context',
+  ...METRICS,
+];
+const CHAT_FINAL = ['model', 'created_at', 'message', 'done_reason', 'done', ...METRICS];
+
 /** Same keys in the same order, same types: compared as text so that order counts. */
 function expectShape(actual: unknown, wanted: unknown): void {
   expect(JSON.stringify(shape(actual), null, 1)).toBe(JSON.stringify(wanted, null, 1));
@@ -64,21 +84,7 @@ describe('simulator responses match the contract field by field', () => {
       stream: false,
     });
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-    const order = [
-      'model',
-      'created_at',
-      'response',
-      'done',
-      'done_reason',
-      'context',
-      'total_duration',
-      'load_duration',
-      'prompt_eval_count',
-      'prompt_eval_duration',
-      'eval_count',
-      'eval_duration',
-    ];
-    expectShape(await json(response), expected('generate-02', {}, order));
+    expectShape(await json(response), expected('generate-02', {}, GENERATE_FINAL));
   });
 
   it('POST /api/generate, streamed: first chunk and final chunk', async () => {
@@ -90,21 +96,10 @@ describe('simulator responses match the contract field by field', () => {
     expect(response.headers.get('content-type')).toBe('application/x-ndjson');
     const lines = await ndjsonLines(response);
     expectShape(lines[0], shape(fixture('generate-stream-first-01')));
-    const order = [
-      'model',
-      'created_at',
-      'response',
-      'done',
-      'done_reason',
-      'context',
-      'total_duration',
-      'load_duration',
-      'prompt_eval_count',
-      'prompt_eval_duration',
-      'eval_count',
-      'eval_duration',
-    ];
-    expectShape(lines.at(-1), expected('generate-stream-final-01', { done_reason: 'stop' }, order));
+    expectShape(
+      lines.at(-1),
+      expected('generate-stream-final-01', { done_reason: 'stop' }, GENERATE_FINAL),
+    );
     expect(lines.slice(0, -1).every((l) => l.done === false)).toBe(true);
     expect(lines.slice(0, -1).length).toBe(lines.at(-1)?.eval_count);
   });
@@ -127,20 +122,7 @@ describe('simulator responses match the contract field by field', () => {
     const whole = await json(
       await sim.post('/api/chat', { model: 'qwen2.5:0.5b', messages, stream: false }),
     );
-    const order = [
-      'model',
-      'created_at',
-      'message',
-      'done_reason',
-      'done',
-      'total_duration',
-      'load_duration',
-      'prompt_eval_count',
-      'prompt_eval_duration',
-      'eval_count',
-      'eval_duration',
-    ];
-    expectShape(whole, expected('chat-01', { done_reason: 'stop' }, order));
+    expectShape(whole, expected('chat-01', { done_reason: 'stop' }, CHAT_FINAL));
     const lines = await ndjsonLines(
       await sim.post('/api/chat', { model: 'qwen2.5:0.5b', messages }),
     );
