@@ -4,6 +4,7 @@
  * aside, never overwritten.
  */
 import { randomBytes } from 'node:crypto';
+import { renameSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -22,8 +23,7 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
 
 /** Renames `file` to `<file>.corrupt-<time>` and returns the new path. */
 export async function keepAside(file: string, now: Date): Promise<string> {
-  const stamp = now.toISOString().replace(/[:.]/g, '-');
-  const aside = `${file}.corrupt-${stamp}`;
+  const aside = asideName(file, now);
   await rename(file, aside);
   await syncFolder(path.dirname(file));
   return aside;
@@ -40,4 +40,15 @@ async function syncFolder(folder: string): Promise<void> {
       await handle.close();
     }
   } catch {}
+}
+
+/** keepAside for start-up code that opens files synchronously (the job database). */
+export function keepAsideSync(file: string, now: Date): string {
+  const aside = asideName(file, now);
+  renameSync(file, aside);
+  return aside;
+}
+
+function asideName(file: string, now: Date): string {
+  return `${file}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`;
 }

@@ -1,0 +1,87 @@
+/** A job and its life: what a client submits, what the store keeps, what the API shows. */
+
+export const PRIORITIES = ['high', 'normal', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const JOB_KINDS = ['generate', 'chat', 'embed'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+export const JOB_STATUSES = [
+  'pending',
+  'queued',
+  'running',
+  'complete',
+  'failed',
+  'cancelled',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** Statuses a job never leaves. */
+export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['complete', 'failed', 'cancelled']);
+
+/** What the job asks Ollama for: the request body less `model` and `stream`. */
+export interface JobRequest {
+  prompt?: string;
+  messages?: { role: string; content: string; images?: string[] }[];
+  input?: string | string[];
+  images?: string[];
+  system?: string;
+  format?: unknown;
+  options?: Record<string, unknown>;
+  keep_alive?: string | number;
+  think?: boolean;
+}
+
+export interface NewJob {
+  /** A concrete model, or a ladder alias (`fleet`, `fleet:<ladder>`). */
+  model: string;
+  kind: JobKind;
+  request: JobRequest;
+  priority: Priority;
+  metadata: Record<string, unknown> | null;
+  /** Who submitted it (the token's name, or the client address). */
+  client: string | null;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+export interface Job extends NewJob {
+  id: string;
+  status: JobStatus;
+  /** The concrete model it ran on, once dispatched. */
+  resolved_model: string | null;
+  attempts: number;
+  /** Ollama's answer: the text, message or embeddings, and its timing fields. */
+  result: Record<string, unknown> | null;
+  error: JobError | null;
+  /** Epoch milliseconds. */
+  submitted_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+}
+
+export const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
+
+/**
+ * A job's place in line: its priority rank, lifted one level per `agingMs` of waiting, so a
+ * low job waits at most `agingMs` before it is served like a normal one. Lower goes first.
+ */
+export function effectiveRank(
+  priority: Priority,
+  submittedAt: number,
+  now: number,
+  agingMs: number,
+): number {
+  const lift = agingMs > 0 ? Math.floor(Math.max(0, now - submittedAt) / agingMs) : 0;
+  return Math.max(0, PRIORITY_RANK[priority] - lift);
+}
+
+/** `fleet` is the first ladder's current rung; `fleet:<ladder>` another ladder's. */
+export function ladderOfAlias(model: string): { ladder: string | undefined } | undefined {
+  if (model === 'fleet') return { ladder: undefined };
+  if (model.startsWith('fleet:')) return { ladder: model.slice('fleet:'.length) };
+  return undefined;
+}

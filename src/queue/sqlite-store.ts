@@ -1,0 +1,373 @@
+/**
+ * The JobStore on an embedded SQLite file (`<state_dir>/jobs.db`, WAL, synchronous FULL so a
+ * committed submit survives a crash or a power cut). better-sqlite3 is synchronous; each
+ * method is one statement or one transaction.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { Errors, FleetError } from '../errors.js';
+import { keepAsideSync } from '../files/atomic.js';
+import type { Logger } from '../log.js';
+import {
+  JOB_STATUSES,
+  type Job,
+  type JobError,
+  type JobStatus,
+  type NewJob,
+  PRIORITIES,
+  PRIORITY_RANK,
+} from './job.js';
+import type { ClaimRequest, JobCounts, JobStore, ModelDemand, StoreSettings } from './store.js';
+
+export const JOBS_FILE = 'jobs.db';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  model TEXT NOT NULL,
+  resolved_model TEXT,
+  kind TEXT NOT NULL,
+  request TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  metadata TEXT,
+  client TEXT,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  result TEXT,
+  error TEXT,
+  submitted_at INTEGER NOT NULL,
+  started_at INTEGER,
+  completed_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (status, model, priority, seq);
+CREATE INDEX IF NOT EXISTS jobs_completed ON jobs (completed_at) WHERE completed_at IS NOT NULL;
+`;
+
+interface Row {
+  seq: number;
+  id: string;
+  model: string;
+  resolved_model: string | null;
+  kind: Job['kind'];
+  request: string;
+  priority: number;
+  metadata: string | null;
+  client: string | null;
+  status: JobStatus;
+  attempts: number;
+  max_attempts: number;
+  result: string | null;
+  error: string | null;
+  submitted_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+}
+
+/** The effective rank as SQL: priority lifted one level per aging period, never below 0. */
+const RANK = 'MAX(priority - CAST((@now - submitted_at) / @aging AS INTEGER), 0)';
+const OPEN = "('pending', 'queued', 'running')";
+
+export class SqliteJobStore implements JobStore {
+  readonly file: string;
+  readonly #db: Database.Database;
+  readonly #settings: StoreSettings;
+  #closed = false;
+
+  constructor(options: { stateDir: string; settings: StoreSettings; log: Logger }) {
+    this.file = path.join(options.stateDir, JOBS_FILE);
+    this.#settings = options.settings;
+    mkdirSync(options.stateDir, { recursive: true });
+    this.#db = openDatabase(this.file, options.log);
+  }
+
+  async submit(jobs: readonly NewJob[], now: number, maxSize: number): Promise<Job[]> {
+    const insert = this.#db.prepare(
+      `INSERT INTO jobs (id, model, kind, request, priority, metadata, client, status, max_attempts, submitted_at)
+       VALUES (@id, @model, @kind, @request, @priority, @metadata, @client, 'pending', @max_attempts, @submitted_at)`,
+    );
+    const open = this.#db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status IN ${OPEN}`);
+    const ids = this.#db.transaction(() => {
+      const waiting = (open.get() as { n: number }).n;
+      if (waiting + jobs.length > maxSize) {
+        throw new FleetError(
+          Errors.FLEET_ERR_QUEUE_FULL,
+          `the queue holds ${waiting} unfinished jobs of at most ${maxSize}; ${jobs.length} more do not fit (scheduler.queue_max_size)`,
+          { details: { waiting, max: maxSize } },
+        );
+      }
+      return jobs.map((job) => {
+        const id = randomUUID();
+        insert.run({
+          id,
+          model: job.model,
+          kind: job.kind,
+          request: JSON.stringify(job.request),
+          priority: PRIORITY_RANK[job.priority],
+          metadata: job.metadata === null ? null : JSON.stringify(job.metadata),
+          client: job.client,
+          max_attempts: this.#settings.maxAttempts,
+          submitted_at: now,
+        });
+        return id;
+      });
+    })();
+    return ids.map((id) => this.#getSync(id) as Job);
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    return this.#getSync(id);
+  }
+
+  #getSync(id: string): Job | undefined {
+    const row = this.#db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    return row ? toJob(row) : undefined;
+  }
+
+  async list(filter: { status?: JobStatus; model?: string; limit: number }): Promise<Job[]> {
+    const where: string[] = [];
+    if (filter.status) where.push('status = @status');
+    if (filter.model) where.push('(model = @model OR resolved_model = @model)');
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`,
+      )
+      .all({ status: filter.status, model: filter.model, limit: filter.limit }) as Row[];
+    return rows.map(toJob);
+  }
+
+  async demand(now: number): Promise<ModelDemand[]> {
+    const rows = this.#db
+      .prepare(
+        `SELECT model, COUNT(*) AS pending, MIN(submitted_at) AS oldest, MIN(${RANK}) AS best
+         FROM jobs WHERE status = 'pending' GROUP BY model`,
+      )
+      .all({ now, aging: this.#settings.agingMs }) as {
+      model: string;
+      pending: number;
+      oldest: number;
+      best: number;
+    }[];
+    return rows.map((r) => ({
+      model: r.model,
+      pending: r.pending,
+      oldest_submitted_at: r.oldest,
+      best_rank: r.best,
+      best_priority: PRIORITIES[r.best] ?? 'normal',
+    }));
+  }
+
+  async claim(request: ClaimRequest): Promise<Job[]> {
+    if (request.models.length === 0 || request.limit <= 0) return [];
+    const models = request.models.map((_, i) => `@m${i}`).join(', ');
+    const params: Record<string, unknown> = {
+      now: request.now,
+      aging: this.#settings.agingMs,
+      limit: request.limit,
+    };
+    request.models.forEach((m, i) => {
+      params[`m${i}`] = m;
+    });
+    const pick = this.#db.prepare(
+      `SELECT id FROM jobs WHERE status = 'pending' AND model IN (${models})
+       ORDER BY ${RANK}, seq LIMIT @limit`,
+    );
+    const start = this.#db.prepare(
+      `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = @now, resolved_model = @resolved
+       WHERE id = @id AND status = 'pending'`,
+    );
+    const ids = this.#db.transaction(() => {
+      const picked = (pick.all(params) as { id: string }[]).map((r) => r.id);
+      for (const id of picked) start.run({ id, now: request.now, resolved: request.resolved });
+      return picked;
+    })();
+    return ids.map((id) => this.#getSync(id) as Job);
+  }
+
+  async complete(
+    id: string,
+    result: Record<string, unknown>,
+    now: number,
+  ): Promise<Job | undefined> {
+    const changed = this.#db
+      .prepare(
+        `UPDATE jobs SET status = 'complete', result = ?, error = NULL, completed_at = ? WHERE id = ? AND status = 'running'`,
+      )
+      .run(JSON.stringify(result), now, id).changes;
+    return changed ? this.#getSync(id) : undefined;
+  }
+
+  async fail(id: string, error: JobError, now: number): Promise<Job | undefined> {
+    const changed = this.#db
+      .prepare(
+        `UPDATE jobs SET status = 'failed', error = ?, completed_at = ? WHERE id = ? AND status IN ${OPEN}`,
+      )
+      .run(JSON.stringify(error), now, id).changes;
+    return changed ? this.#getSync(id) : undefined;
+  }
+
+  async requeue(
+    id: string,
+    error: JobError,
+    countAttempt: boolean,
+    now: number,
+  ): Promise<Job | undefined> {
+    const changed = this.#db.transaction(() => {
+      const row = this.#db
+        .prepare(`SELECT * FROM jobs WHERE id = ? AND status IN ('running', 'queued')`)
+        .get(id) as Row | undefined;
+      if (!row) return 0;
+      const attempts = countAttempt ? row.attempts : Math.max(0, row.attempts - 1);
+      if (attempts >= row.max_attempts) {
+        const final = {
+          code: 'FLEET_ERR_JOB_ATTEMPTS',
+          message: `gave up after ${attempts} attempts; the last: ${error.message}`,
+        };
+        return this.#db
+          .prepare(
+            `UPDATE jobs SET status = 'failed', attempts = ?, error = ?, completed_at = ? WHERE id = ?`,
+          )
+          .run(attempts, JSON.stringify(final), now, id).changes;
+      }
+      return this.#db
+        .prepare(
+          `UPDATE jobs SET status = 'pending', attempts = ?, error = ?, started_at = NULL, resolved_model = NULL WHERE id = ?`,
+        )
+        .run(attempts, JSON.stringify(error), id).changes;
+    })();
+    return changed ? this.#getSync(id) : undefined;
+  }
+
+  async cancel(id: string, now: number): Promise<Job | undefined> {
+    const changed = this.#db
+      .prepare(
+        `UPDATE jobs SET status = 'cancelled', completed_at = ? WHERE id = ? AND status IN ${OPEN}`,
+      )
+      .run(now, id).changes;
+    return changed ? this.#getSync(id) : undefined;
+  }
+
+  async recover(now: number): Promise<{ requeued: number; failed: number }> {
+    return this.#db.transaction(() => {
+      const error = JSON.stringify({
+        code: 'FLEET_ERR_JOB_ATTEMPTS',
+        message: 'the supervisor stopped while this job ran, and it has no attempts left',
+      });
+      const failed = this.#db
+        .prepare(
+          `UPDATE jobs SET status = 'failed', error = ?, completed_at = ?
+           WHERE status IN ('running', 'queued') AND attempts >= max_attempts`,
+        )
+        .run(error, now).changes;
+      const requeued = this.#db
+        .prepare(
+          `UPDATE jobs SET status = 'pending', started_at = NULL, resolved_model = NULL WHERE status IN ('running', 'queued')`,
+        )
+        .run().changes;
+      return { requeued, failed };
+    })();
+  }
+
+  async position(id: string, now: number): Promise<number | undefined> {
+    const params = { id, now, aging: this.#settings.agingMs };
+    const mine = this.#db
+      .prepare(`SELECT seq, ${RANK} AS rank FROM jobs WHERE id = @id AND status = 'pending'`)
+      .get(params) as { seq: number; rank: number } | undefined;
+    if (!mine) return undefined;
+    const ahead = this.#db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM jobs WHERE status = 'pending'
+         AND (${RANK} < @rank OR (${RANK} = @rank AND seq < @seq))`,
+      )
+      .get({ ...params, rank: mine.rank, seq: mine.seq }) as { n: number };
+    return ahead.n + 1;
+  }
+
+  async counts(): Promise<JobCounts> {
+    const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<
+      JobStatus,
+      number
+    >;
+    let total = 0;
+    for (const row of this.#db
+      .prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status')
+      .all() as {
+      status: JobStatus;
+      n: number;
+    }[]) {
+      byStatus[row.status] = row.n;
+      total += row.n;
+    }
+    const byModel: JobCounts['by_model'] = {};
+    for (const row of this.#db
+      .prepare(
+        `SELECT model, status, COUNT(*) AS n FROM jobs WHERE status IN ${OPEN} GROUP BY model, status`,
+      )
+      .all() as { model: string; status: 'pending' | 'queued' | 'running'; n: number }[]) {
+      const entry = (byModel[row.model] ??= { pending: 0, queued: 0, running: 0 });
+      entry[row.status] = row.n;
+    }
+    return { total, by_status: byStatus, by_model: byModel };
+  }
+
+  async prune(before: number): Promise<number> {
+    return this.#db
+      .prepare(
+        `DELETE FROM jobs WHERE status IN ('complete', 'failed', 'cancelled') AND completed_at < ?`,
+      )
+      .run(before).changes;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+}
+
+function openDatabase(file: string, log: Logger): Database.Database {
+  try {
+    return prepare(new Database(file));
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'SQLITE_NOTADB' && code !== 'SQLITE_CORRUPT') throw err;
+    // Never write over a database we cannot read: keep it for whoever wants the jobs back.
+    const aside = keepAsideSync(file, new Date());
+    log.error(
+      { file, aside, err },
+      `job database ${file} is corrupt; kept it as ${aside} and started an empty one`,
+    );
+    return prepare(new Database(file));
+  }
+}
+
+function prepare(db: Database.Database): Database.Database {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+  return db;
+}
+
+function toJob(row: Row): Job {
+  return {
+    id: row.id,
+    model: row.model,
+    resolved_model: row.resolved_model,
+    kind: row.kind,
+    request: JSON.parse(row.request),
+    priority: PRIORITIES[row.priority] ?? 'normal',
+    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
+    client: row.client,
+    status: row.status,
+    attempts: row.attempts,
+    result: row.result === null ? null : JSON.parse(row.result),
+    error: row.error === null ? null : JSON.parse(row.error),
+    submitted_at: row.submitted_at,
+    started_at: row.started_at,
+    completed_at: row.completed_at,
+  };
+}
