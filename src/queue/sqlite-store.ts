@@ -307,8 +307,9 @@ export class SqliteJobStore implements JobStore {
         `SELECT model, status, COUNT(*) AS n FROM jobs WHERE status IN ${OPEN} GROUP BY model, status`,
       )
       .all() as { model: string; status: 'pending' | 'queued' | 'running'; n: number }[]) {
-      const entry = (byModel[row.model] ??= { pending: 0, queued: 0, running: 0 });
+      const entry = byModel[row.model] ?? { pending: 0, queued: 0, running: 0 };
       entry[row.status] = row.n;
+      byModel[row.model] = entry;
     }
     return { total, by_status: byStatus, by_model: byModel };
   }
