@@ -5,11 +5,17 @@
 import type { AddressInfo } from 'node:net';
 import { buildApiServer } from './api/server.js';
 import type { FleetConfig } from './config/load.js';
+import { Engine } from './engine/engine.js';
 import { Errors, FleetError } from './errors.js';
 import { localFleetControl } from './fleet/control.js';
 import { LadderStore } from './fleet/ladder-store.js';
 import { startLadderSchedules } from './fleet/schedule.js';
 import type { Logger } from './log.js';
+import { OllamaClient } from './ollama/client.js';
+import { sameModel } from './ollama/names.js';
+import { JobEvents } from './queue/events.js';
+import { SqliteJobStore } from './queue/sqlite-store.js';
+import { KnownModels } from './registry/known-models.js';
 import { VERSION } from './version.js';
 
 export interface Supervisor {
@@ -19,6 +25,8 @@ export interface Supervisor {
   close(): Promise<void>;
 }
 
+const PRUNE_EVERY_MS = 3_600_000;
+
 export async function startSupervisor(options: {
   config: FleetConfig;
   log: Logger;
@@ -27,38 +35,124 @@ export async function startSupervisor(options: {
   const { config, log } = options;
   const now = options.now ?? Date.now;
   const stop = new AbortController();
-  const store = new LadderStore({
+  const fleetLog = log.child({ component: 'fleet' });
+  const ladders = new LadderStore({
     stateDir: config.state_dir,
     ladders: config.ladders,
-    log: log.child({ component: 'fleet' }),
+    log: fleetLog,
     now,
   });
   // Write the state as fleet.yaml now describes it, so a changed ladder is settled once.
-  const initial = await store.sync();
+  const initial = await ladders.sync();
   for (const ladder of initial.ladders) {
-    log.info(
-      { component: 'fleet', ladder: ladder.name, model: ladder.models[ladder.current_model_index] },
+    fleetLog.info(
+      { ladder: ladder.name, model: ladder.models[ladder.current_model_index] },
       'ladder ready',
     );
   }
   startLadderSchedules({
     ladders: config.ladders,
-    store,
-    log: log.child({ component: 'fleet' }),
+    store: ladders,
+    log: fleetLog,
     signal: stop.signal,
   });
 
+  const queueLog = log.child({ component: 'queue' });
+  const store = new SqliteJobStore({
+    stateDir: config.state_dir,
+    settings: { agingMs: config.queue.aging, maxAttempts: config.queue.max_attempts },
+    log: queueLog,
+  });
+  const recovered = await store.recover(now());
+  if (recovered.requeued + recovered.failed > 0) {
+    queueLog.warn(
+      recovered,
+      'jobs interrupted by the last stop: requeued, or failed when out of attempts',
+    );
+  }
+  const pruneTimer = setInterval(() => {
+    void store
+      .prune(now() - config.queue.retention)
+      .then((n) => n > 0 && queueLog.info({ pruned: n }, 'pruned finished jobs'));
+  }, PRUNE_EVERY_MS);
+  pruneTimer.unref();
+
+  const events = new JobEvents();
+  const ollama = new OllamaClient({
+    url: config.ollama.url,
+    timeout: config.ollama.timeouts.connect,
+  });
+  const engine = new Engine({
+    store,
+    ollama,
+    events,
+    log: log.child({ component: 'engine' }),
+    now,
+    ladders: async () => (await ladders.read()).ladders,
+    maxConcurrentPerModel: config.scheduler.max_concurrent_per_model,
+    loopIntervalMs: config.scheduler.loop_interval,
+    agingMs: config.queue.aging,
+    keepAlive: config.scheduler.keep_alive,
+    timeouts: { load: config.ollama.timeouts.load, request: config.ollama.timeouts.request },
+    onVramIncident: ({ model, message, at }) => {
+      // Every ladder whose current rung is that model counts it.
+      void ladders.read().then(async (snapshot) => {
+        for (const ladder of snapshot.ladders) {
+          if (!sameModel(ladder.models[ladder.current_model_index] as string, model)) continue;
+          const outcome = await ladders.apply(ladder.name, {
+            type: 'incident',
+            incident: {
+              at,
+              kind: 'ollama_oom',
+              severity: 'hard',
+              weight: config.detection.weights.hard,
+              evidence: message,
+            },
+          });
+          fleetLog.warn({ ladder: ladder.name, transition: outcome.transition }, outcome.message);
+        }
+      });
+    },
+  });
+  const engineDone = engine.run(stop.signal);
+
+  let closing = false;
+  const fleet = localFleetControl(ladders, 'api', now);
   const app = await buildApiServer({
     log: log.child({ component: 'api' }),
     token: config.api.token,
     version: VERSION,
-    fleet: localFleetControl(store, 'api', now),
+    fleet,
+    jobs: {
+      store,
+      events,
+      known: new KnownModels(
+        config.models.map((m) => m.name),
+        ollama,
+        10_000,
+        now,
+      ),
+      ladders: config.ladders.map((l) => l.name),
+      queueMaxSize: config.scheduler.queue_max_size,
+      now,
+      cancelRunning: (id) => engine.cancel(id),
+      closing: () => closing,
+      tokenConfigured: config.api.token !== undefined,
+    },
+    stats: {
+      store,
+      ollama,
+      vramTotal:
+        config.gpu.vram_total_mib === undefined ? undefined : config.gpu.vram_total_mib * 2 ** 20,
+      engineState: () => engine.state,
+    },
   });
   try {
     await app.listen({ host: config.api.host, port: config.api.port });
   } catch (err) {
     stop.abort();
-    await app.close().catch(() => {});
+    await Promise.allSettled([app.close(), engineDone]);
+    await store.close();
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'EADDRINUSE' ? 'the address is in use (is another supervisor running?)' : code;
@@ -76,19 +170,30 @@ export async function startSupervisor(options: {
     'supervisor listening',
   );
 
-  let closing: Promise<void> | undefined;
+  let closed: Promise<void> | undefined;
   return {
     url,
     close() {
-      closing ??= (async () => {
+      closed ??= (async () => {
+        // Stop taking work, requeue what runs, end waiting clients, then let go of the files.
+        closing = true;
         stop.abort();
-        const results = await Promise.allSettled([app.close()]);
-        for (const result of results) {
-          if (result.status === 'rejected')
-            log.error({ err: result.reason }, 'error while closing');
+        clearInterval(pruneTimer);
+        const steps: [string, () => Promise<unknown>][] = [
+          ['engine', () => engineDone],
+          ['clients', async () => events.closeAll()],
+          ['api', () => app.close()],
+          ['store', () => store.close()],
+        ];
+        for (const [name, step] of steps) {
+          try {
+            await step();
+          } catch (err) {
+            log.error({ component: 'supervisor', err, step: name }, 'error while closing');
+          }
         }
       })();
-      return closing;
+      return closed;
     },
   };
 }

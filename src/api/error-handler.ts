@@ -8,6 +8,9 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | FleetError, request, reply) => {
     if (isFleetError(error)) {
       if (error.status >= 500) request.log.error({ err: error }, error.message);
+      if (error.code === 'FLEET_ERR_QUEUE_FULL' || error.code === 'FLEET_ERR_SHUTTING_DOWN') {
+        void reply.header('retry-after', '5');
+      }
       return reply.status(error.status).send(error.toJSON());
     }
     const status = error.statusCode ?? 500;

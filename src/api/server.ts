@@ -9,12 +9,17 @@ import { installAuth } from './auth.js';
 import { installErrorHandler } from './error-handler.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
+import { type JobRoutesOptions, jobRoutes } from './routes/jobs.js';
+import { type StatsOptions, statsRoutes } from './routes/stats.js';
 
 export interface ApiServerOptions {
   log: Logger;
   token: string | undefined;
   version: string;
   fleet: FleetControl;
+  /** The job API; left out, the server offers health and ladder admin only. */
+  jobs?: JobRoutesOptions;
+  stats?: Omit<StatsOptions, 'fleet'>;
 }
 
 export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
@@ -22,12 +27,17 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     // pino's Logger is fastify's logger; the cast only widens its generic parameter.
     loggerInstance: options.log as FastifyBaseLogger,
     disableRequestLogging: false,
-    bodyLimit: 1_048_576,
+    // Images travel base64 in job bodies.
+    bodyLimit: 32 * 1_048_576,
+    // Long-polls and event streams end through JobEvents.closeAll before close().
+    forceCloseConnections: true,
   });
   installErrorHandler(app);
   installAuth(app, options.token);
   healthRoutes(app, { version: options.version, startedAt: Date.now() });
   fleetRoutes(app, options.fleet);
+  if (options.jobs) jobRoutes(app, options.jobs);
+  if (options.stats) statsRoutes(app, { ...options.stats, fleet: options.fleet });
   await app.ready();
   return app;
 }

@@ -3,7 +3,11 @@ import { formatKeyPath } from '../config/key-path.js';
 import { Errors, FleetError } from '../errors.js';
 
 /** Validates a request body; the error names the field: `body.model: expected string`. */
-export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
+export function parseBody<T extends z.ZodType>(
+  schema: T,
+  body: unknown,
+  where = 'body',
+): z.output<T> {
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
   const message = parsed.error.issues

@@ -218,6 +218,15 @@ const schedulerSchema = z.strictObject({
   queue_max_size: z.number().int().positive().default(1000),
 });
 
+const queueSchema = z.strictObject({
+  /** A waiting job moves up one priority level per this much waiting (low -> normal -> high). */
+  aging: duration.default(300_000),
+  /** Runs a job may start (interrupted by a crash or an OOM) before it fails for good. */
+  max_attempts: z.number().int().positive().default(3),
+  /** Finished jobs are kept this long, then pruned. */
+  retention: duration.default(7 * 86_400_000),
+});
+
 const modelSchema = z.strictObject({
   name: modelName,
   /** Download size in MB (decimal), as `ollama list` prints it. */
@@ -251,6 +260,7 @@ export const fleetConfigSchema = z
     detection: detectionSchema.prefault({}),
     workers: z.array(workerSchema).default([]),
     scheduler: schedulerSchema.prefault({}),
+    queue: queueSchema.prefault({}),
     models: z.array(modelSchema).default(() => DEFAULT_CATALOGUE.map((m) => ({ ...m }))),
     api: apiSchema.prefault({}),
     state_dir: z.string().min(1).default('./state'),

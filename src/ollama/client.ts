@@ -7,10 +7,48 @@ import type { z } from 'zod';
 import { Errors, FleetError } from '../errors.js';
 import {
   errorBodySchema,
+  type PsResponse,
+  psResponseSchema,
   type TagsResponse,
   tagsResponseSchema,
   versionResponseSchema,
 } from './schemas.js';
+
+/**
+ * A failed call to Ollama, with what a caller needs to decide: the HTTP status (0 when no
+ * answer came) and Ollama's own error text.
+ */
+export class OllamaCallError extends FleetError {
+  constructor(
+    readonly httpStatus: number,
+    readonly ollamaError: string,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(
+      httpStatus === 0 ? Errors.FLEET_ERR_OLLAMA_UNREACHABLE : Errors.FLEET_ERR_OLLAMA_RESPONSE,
+      message,
+      {
+        cause,
+        details: { http_status: httpStatus, ollama_error: ollamaError },
+      },
+    );
+  }
+
+  get unreachable(): boolean {
+    return this.httpStatus === 0;
+  }
+}
+
+export interface InferOptions {
+  signal?: AbortSignal;
+  /** Each streamed chunk before the last. */
+  onChunk?: (chunk: Record<string, unknown>) => void;
+  /** Longest wait for the first byte (a model load happens before it). */
+  firstByteTimeoutMs: number;
+  /** Longest silence between chunks. */
+  idleTimeoutMs: number;
+}
 
 export interface OllamaClientOptions {
   url: string;
@@ -33,6 +71,109 @@ export class OllamaClient {
 
   async tags(signal?: AbortSignal): Promise<TagsResponse> {
     return this.#get('/api/tags', tagsResponseSchema, signal);
+  }
+
+  async ps(signal?: AbortSignal): Promise<PsResponse> {
+    return this.#get('/api/ps', psResponseSchema, signal);
+  }
+
+  /**
+   * POSTs to a streaming endpoint (/api/generate, /api/chat) with `stream: true` and returns
+   * the final chunk; an error line mid-stream becomes an OllamaCallError.
+   */
+  async stream(
+    route: '/api/generate' | '/api/chat',
+    body: Record<string, unknown>,
+    options: InferOptions,
+  ) {
+    const response = await this.#post(route, { ...body, stream: true }, options);
+    let buffered = '';
+    let last: Record<string, unknown> | undefined;
+    try {
+      for await (const chunk of response.body) {
+        buffered += chunk.toString();
+        let newline = buffered.indexOf('\n');
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          newline = buffered.indexOf('\n');
+          if (line === '') continue;
+          const parsed = JSON.parse(line) as Record<string, unknown>;
+          if (typeof parsed.error === 'string') {
+            throw new OllamaCallError(
+              500,
+              parsed.error,
+              `${route} failed mid-stream: ${parsed.error}`,
+            );
+          }
+          if (parsed.done === true) last = parsed;
+          else options.onChunk?.(parsed);
+        }
+      }
+    } catch (err) {
+      if (err instanceof OllamaCallError) throw err;
+      throw new OllamaCallError(
+        0,
+        '',
+        `${route}: the stream from ${this.url} broke: ${describeNetworkError(err)}`,
+        err,
+      );
+    }
+    if (!last)
+      throw new OllamaCallError(
+        500,
+        'stream ended early',
+        `${route}: the stream ended without its final chunk`,
+      );
+    return last;
+  }
+
+  /** POSTs a JSON body and returns the JSON answer (/api/embed, /api/show, loads and unloads). */
+  async call(
+    route: string,
+    body: Record<string, unknown>,
+    options: InferOptions,
+  ): Promise<Record<string, unknown>> {
+    const response = await this.#post(route, body, options);
+    const text = await response.body.text();
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+
+  async #post(route: string, body: Record<string, unknown>, options: InferOptions) {
+    const target = `${this.url}${route}`;
+    let response: Awaited<ReturnType<typeof request>>;
+    try {
+      response = await request(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        headersTimeout: options.firstByteTimeoutMs,
+        bodyTimeout: options.idleTimeoutMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      throw new OllamaCallError(
+        0,
+        '',
+        `Ollama at ${this.url} is unreachable: ${describeNetworkError(err)}`,
+        err,
+      );
+    }
+    if (response.statusCode >= 400) {
+      const text = await response.body.text();
+      let error = text.slice(0, 300);
+      try {
+        const parsed = errorBodySchema.safeParse(JSON.parse(text));
+        if (parsed.success) error = parsed.data.error;
+      } catch {}
+      throw new OllamaCallError(
+        response.statusCode,
+        error,
+        `POST ${route} answered ${response.statusCode}: ${error}`,
+      );
+    }
+    return response;
   }
 
   async #get<T>(route: string, schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {

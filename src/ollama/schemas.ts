@@ -26,3 +26,17 @@ export const versionResponseSchema = z.object({ version: z.string() });
 
 /** Every Ollama error body: `{"error": "<text>"}`, no code. */
 export const errorBodySchema = z.object({ error: z.string() });
+
+export const psModelSchema = z.object({
+  name: z.string(),
+  model: z.string(),
+  size: z.number(),
+  digest: z.string(),
+  details: modelDetailsSchema,
+  expires_at: z.string(),
+  size_vram: z.number(),
+  context_length: z.number().optional(),
+});
+
+export const psResponseSchema = z.object({ models: z.array(psModelSchema) });
+export type PsResponse = z.infer<typeof psResponseSchema>;

@@ -1,0 +1,45 @@
+/**
+ * Which model names a job may name: fleet.yaml's catalogue, and what the Ollama server has
+ * installed (its /api/tags, read again at most every `ttlMs`). Ollama unreachable: the
+ * catalogue alone decides.
+ */
+import type { OllamaClient } from '../ollama/client.js';
+import { canonicalModelName } from '../ollama/names.js';
+
+export class KnownModels {
+  readonly #catalogue: Set<string>;
+  #installed = new Set<string>();
+  #readAt = Number.NEGATIVE_INFINITY;
+  #reading: Promise<void> | undefined;
+
+  constructor(
+    catalogue: readonly string[],
+    private readonly ollama: OllamaClient,
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+  ) {
+    this.#catalogue = new Set(catalogue.map(canonicalModelName));
+  }
+
+  async has(name: string): Promise<boolean> {
+    const canonical = canonicalModelName(name);
+    if (this.#catalogue.has(canonical)) return true;
+    await this.#refresh();
+    return this.#installed.has(canonical);
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.now() - this.#readAt < this.ttlMs) return;
+    this.#reading ??= this.ollama
+      .tags()
+      .then((tags) => {
+        this.#installed = new Set(tags.models.map((m) => canonicalModelName(m.name)));
+        this.#readAt = this.now();
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.#reading = undefined;
+      });
+    await this.#reading;
+  }
+}
