@@ -94,7 +94,7 @@ export async function startSupervisor(options: {
     agingMs: config.queue.aging,
     keepAlive: config.scheduler.keep_alive,
     timeouts: { load: config.ollama.timeouts.load, request: config.ollama.timeouts.request },
-    onVramIncident: ({ model, message, at }) => {
+    onVramIncident: ({ model, message, at, severity }) => {
       // Every ladder whose current rung is that model counts it.
       void ladders.read().then(async (snapshot) => {
         for (const ladder of snapshot.ladders) {

@@ -26,7 +26,6 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   const app = Fastify({
     // pino's Logger is fastify's logger; the cast only widens its generic parameter.
     loggerInstance: options.log as FastifyBaseLogger,
-    disableRequestLogging: false,
     // Images travel base64 in job bodies.
     bodyLimit: 32 * 1_048_576,
     // Long-polls and event streams end through JobEvents.closeAll before close().

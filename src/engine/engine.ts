@@ -39,8 +39,16 @@ export interface EngineOptions {
   agingMs: number;
   keepAlive: string | number;
   timeouts: { load: number; request: number };
-  /** An OOM met by a job: the ladder policy counts it. */
-  onVramIncident?: (incident: { model: string; message: string; at: number }) => void;
+  /**
+   * VRAM trouble met by a job, for the ladder policy: an out-of-memory answer (hard), or a
+   * runner that died without saying why, which on a GPU is mostly memory (soft).
+   */
+  onVramIncident?: (incident: {
+    model: string;
+    message: string;
+    at: number;
+    severity: 'hard' | 'soft';
+  }) => void;
 }
 
 interface Running {
@@ -57,6 +65,8 @@ export class Engine {
   readonly #running = new Map<string, Running>();
   readonly #positions = new Map<string, number>();
   #backoffMs = 0;
+  /** Set when Ollama stopped answering: no job is claimed until it answers again. */
+  #ollamaDown = false;
   #wake: (() => void) | undefined;
   #stopping = false;
 
@@ -133,6 +143,18 @@ export class Engine {
 
   async #dispatch(): Promise<void> {
     const { store, now } = this.options;
+    if (this.#ollamaDown) {
+      // Jobs stay pending while Ollama is away, rather than flicker through running.
+      try {
+        await this.options.ollama.version();
+      } catch {
+        this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
+        return;
+      }
+      this.#ollamaDown = false;
+      this.#backoffMs = 0;
+      this.options.log.info('Ollama answers again');
+    }
     const at = now();
     const demand = await store.demand(at);
     if (demand.length === 0) return;
@@ -233,6 +255,7 @@ export class Engine {
       after = await store.requeue(job.id, error, kind !== 'unreachable', now());
     }
     if (kind === 'unreachable') {
+      this.#ollamaDown = true;
       this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
       log.warn({ err, backoff_ms: this.#backoffMs }, 'Ollama is unreachable; the job waits');
     } else {
@@ -241,11 +264,12 @@ export class Engine {
         `job ${kind === 'rejected' ? 'failed' : 'will run again'}: ${error.message}`,
       );
     }
-    if (kind === 'oom') {
+    if (kind === 'oom' || kind === 'crash') {
       this.options.onVramIncident?.({
         model: job.resolved_model ?? job.model,
         message: error.message,
         at: now(),
+        severity: kind === 'oom' ? 'hard' : 'soft',
       });
     }
     if (after)

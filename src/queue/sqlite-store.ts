@@ -194,7 +194,7 @@ export class SqliteJobStore implements JobStore {
   ): Promise<Job | undefined> {
     const changed = this.#db
       .prepare(
-        `UPDATE jobs SET status = 'complete', result = ?, error = NULL, completed_at = ? WHERE id = ? AND status = 'running'`,
+        `UPDATE jobs SET status = 'complete', result = ?, completed_at = ? WHERE id = ? AND status = 'running'`,
       )
       .run(JSON.stringify(result), now, id).changes;
     return changed ? this.#getSync(id) : undefined;
