@@ -103,9 +103,9 @@ export async function startSupervisor(options: {
             type: 'incident',
             incident: {
               at,
-              kind: 'ollama_oom',
-              severity: 'hard',
-              weight: config.detection.weights.hard,
+              kind: severity === 'hard' ? 'ollama_oom' : 'runner_crash',
+              severity,
+              weight: config.detection.weights[severity],
               evidence: message,
             },
           });
