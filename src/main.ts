@@ -66,6 +66,10 @@ async function main(): Promise<number> {
             exit: (code) => process.exit(code),
           },
         );
+      case 'submit':
+        return await (await import('./cli/submit.js')).submitCommand(parsed, cli);
+      case 'jobs':
+        return await (await import('./cli/jobs.js')).jobsCommand(parsed, cli);
       case 'version':
         cli.stdout(`${VERSION}\n`);
         return 0;

@@ -14,6 +14,8 @@ export const COMMANDS = [
   'reset',
   'set',
   'serve',
+  'submit',
+  'jobs',
   'help',
   'version',
 ] as const;
@@ -32,6 +34,8 @@ export interface ParsedCommand {
   command: CommandName;
   flags: CommonFlags & { reason: string | undefined; port: number | undefined };
   positionals: string[];
+  /** Every flag as given, for commands with flags of their own (submit, jobs). */
+  options: Readonly<Record<string, string | boolean | undefined>>;
 }
 
 const ALIASES: Record<string, CommandName> = {
@@ -51,6 +55,18 @@ const OPTIONS = {
   port: { type: 'string', short: 'p' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  model: { type: 'string', short: 'm' },
+  priority: { type: 'string' },
+  prompt: { type: 'string' },
+  batch: { type: 'boolean' },
+  random: { type: 'string' },
+  spam: { type: 'string' },
+  delay: { type: 'string' },
+  'no-check': { type: 'boolean' },
+  status: { type: 'string' },
+  limit: { type: 'string' },
 } as const;
 
 /** Which flags each command takes, besides the common ones. */
@@ -60,6 +76,19 @@ const EXTRA_FLAGS: Partial<Record<CommandName, readonly string[]>> = {
   reset: ['reason'],
   set: ['reason'],
   serve: ['port'],
+  submit: [
+    'url',
+    'token',
+    'model',
+    'priority',
+    'prompt',
+    'batch',
+    'random',
+    'spam',
+    'delay',
+    'no-check',
+  ],
+  jobs: ['url', 'token', 'model', 'status', 'limit'],
 };
 
 const POSITIONALS: Record<CommandName, number> = {
@@ -69,6 +98,8 @@ const POSITIONALS: Record<CommandName, number> = {
   reset: 0,
   set: 1,
   serve: 0,
+  submit: 0,
+  jobs: 1,
   help: 1,
   version: 0,
 };
@@ -130,6 +161,7 @@ export function parseCommandLine(argv0: string, args: readonly string[]): Parsed
   return {
     command,
     positionals,
+    options: values,
     flags: {
       config: values.config ?? 'fleet.yaml',
       stateDir: values['state-dir'],

@@ -21,6 +21,9 @@ Commands:
   reset              put a ladder back at its top (largest) model
   set <model>        put a ladder on one of its models
   serve              run the supervisor (HTTP API on api.port, default 5001)
+  submit             send jobs to a supervisor and wait for them (see fleet help submit)
+  jobs [ID]          list jobs (--status, --model, --limit), or show one
+  sim                an Ollama simulator with a simulated GPU (see the README)
   help [command]     this text, or one command's
   version            print the version
 
@@ -34,6 +37,26 @@ ${COMMON}
   --port N           serve: listen on N instead of api.port
 
 Exit codes: 0 done, 1 refused (e.g. already at the bottom) or failed, 2 usage or config error.
+`,
+  submit: `fleet submit [--url URL] [--token T] [--model M] [--priority P] [--prompt TEXT]
+             [--batch | --random N | --spam N] [--delay S] [--no-check] [--json]
+
+Sends jobs to the supervisor at --url (default http://localhost:5001, or FLEET_URL) with the
+token from --token or FLEET_API_TOKEN, then waits for them with a progress bar and prints a
+summary: completed, failed, p50/p95 latency. Exit 1 when a job failed.
+
+  --model M      the model, or a ladder alias (default: fleet, the first ladder's rung)
+  --priority P   high, normal (default) or low
+  --prompt TEXT  the prompt of a single job
+  --batch        the predefined set of four jobs across priorities
+  --random N     N jobs with random catalogue models, prompts and priorities
+  --spam N       N jobs submitted without waiting for them
+  --delay S      seconds between submissions
+  --no-check     skip the supervisor health check before submitting
+`,
+  jobs: `fleet jobs [ID] [--url URL] [--token T] [--status S] [--model M] [--limit N] [--json]
+
+Without ID, lists the latest jobs (newest first); with ID, shows that job and its result.
 `,
   serve: `fleet serve [--config PATH] [--port N] [--pretty]
 
