@@ -18,11 +18,11 @@ export class JobClient {
     this.#token = options.token;
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: answers are plain JSON read by their callers.
-  async call(
+  /** The answer as JSON; `T` is what the caller knows the route returns. */
+  async call<T = unknown>(
     route: string,
     init: { method?: string; body?: unknown; signal?: AbortSignal } = {},
-  ): Promise<any> {
+  ): Promise<T> {
     let response: Response;
     try {
       response = await fetch(`${this.url}${route}`, {
@@ -44,7 +44,7 @@ export class JobClient {
       );
     }
     const body = await response.json().catch(() => undefined);
-    if (response.ok) return body;
+    if (response.ok) return body as T;
     const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
     if (error?.code && error.code in Errors && error.message) {
       throw new FleetError(Errors[error.code as ErrorCode], error.message);

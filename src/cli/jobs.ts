@@ -11,7 +11,7 @@ export async function jobsCommand(parsed: ParsedCommand, cli: CliEnvironment): P
   });
   const id = parsed.positionals[0];
   if (id !== undefined) {
-    const job = await client.call(`/api/job/${encodeURIComponent(id)}`);
+    const job = await client.call<Record<string, unknown>>(`/api/job/${encodeURIComponent(id)}`);
     cli.stdout(parsed.flags.json ? `${JSON.stringify(job, null, 2)}\n` : `${describe(job)}\n`);
     return 0;
   }
@@ -20,12 +20,14 @@ export async function jobsCommand(parsed: ParsedCommand, cli: CliEnvironment): P
     const value = o[key];
     if (typeof value === 'string') query.set(key, value);
   }
-  const { jobs } = await client.call(`/api/jobs${query.size > 0 ? `?${query}` : ''}`);
+  const { jobs } = await client.call<{ jobs: Record<string, unknown>[] }>(
+    `/api/jobs${query.size > 0 ? `?${query}` : ''}`,
+  );
   if (parsed.flags.json) {
     cli.stdout(`${JSON.stringify({ jobs }, null, 2)}\n`);
     return 0;
   }
-  const rows = (jobs as Record<string, unknown>[]).map((j) => [
+  const rows = jobs.map((j) => [
     String(j.job_id),
     String(j.status),
     String(j.priority),

@@ -11,6 +11,14 @@ import type { ParsedCommand } from './args.js';
 import { usage } from './args.js';
 import type { CliEnvironment } from './context.js';
 
+interface JobView {
+  job_id: string;
+  status: string;
+  submitted_at: string;
+  completed_at?: string;
+  error?: { message: string };
+}
+
 interface Draft {
   model: string;
   prompt?: string;
@@ -73,7 +81,7 @@ export async function submitCommand(parsed: ParsedCommand, cli: CliEnvironment):
   const started = new Map<string, number>();
   for (const [i, draft] of drafts.entries()) {
     if (i > 0 && delaySeconds > 0) await sleep(delaySeconds * 1000);
-    const { job_id } = await client.call('/api/submit', { body: draft });
+    const { job_id } = await client.call<{ job_id: string }>('/api/submit', { body: draft });
     started.set(job_id, cli.now());
     if (!parsed.flags.json && spam === undefined && drafts.length <= 10)
       cli.stdout(`submitted ${job_id} (${draft.model}, ${draft.priority})\n`);
@@ -96,17 +104,11 @@ export async function submitCommand(parsed: ParsedCommand, cli: CliEnvironment):
   bar?.start(started.size, 0, { failed });
   const results = await mapLimited([...started.keys()], 16, async (id) => {
     for (;;) {
-      const job = await client.call(`/api/job/${id}?wait=30`);
+      const job = await client.call<JobView>(`/api/job/${id}?wait=30`);
       if (job.status === 'complete' || job.status === 'failed' || job.status === 'cancelled') {
         if (job.status !== 'complete') failed++;
         bar?.increment(1, { failed });
-        return job as {
-          job_id: string;
-          status: string;
-          submitted_at: string;
-          completed_at?: string;
-          error?: { message: string };
-        };
+        return job;
       }
     }
   });
