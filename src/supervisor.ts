@@ -10,12 +10,15 @@ import { Errors, FleetError } from './errors.js';
 import { localFleetControl } from './fleet/control.js';
 import { LadderStore } from './fleet/ladder-store.js';
 import { startLadderSchedules } from './fleet/schedule.js';
+import { ResourceMonitor } from './gpu/monitor.js';
+import { NvidiaSmiReader } from './gpu/nvidia-smi.js';
 import type { Logger } from './log.js';
 import { OllamaClient } from './ollama/client.js';
 import { sameModel } from './ollama/names.js';
 import { JobEvents } from './queue/events.js';
 import { SqliteJobStore } from './queue/sqlite-store.js';
 import { KnownModels } from './registry/known-models.js';
+import { ModelRegistry } from './registry/registry.js';
 import { VERSION } from './version.js';
 
 export interface Supervisor {
@@ -26,6 +29,9 @@ export interface Supervisor {
 }
 
 const PRUNE_EVERY_MS = 3_600_000;
+/** /api/ps is cheap: read it every second between nvidia-smi polls. */
+const OLLAMA_POLL_MS = 1_000;
+const NVIDIA_SMI_TIMEOUT_MS = 10_000;
 
 export async function startSupervisor(options: {
   config: FleetConfig;
@@ -82,6 +88,35 @@ export async function startSupervisor(options: {
     url: config.ollama.url,
     timeout: config.ollama.timeouts.connect,
   });
+  const vramTotal =
+    config.gpu.vram_total_mib === undefined ? undefined : config.gpu.vram_total_mib * 2 ** 20;
+  const registryLog = log.child({ component: 'registry' });
+  const registry = new ModelRegistry({
+    stateDir: config.state_dir,
+    catalogue: config.models,
+    multiplier: config.scheduler.estimate_multiplier,
+    log: registryLog,
+    now,
+  });
+  await registry.load();
+  const monitor = new ResourceMonitor({
+    ollama,
+    smi: new NvidiaSmiReader({
+      command: config.gpu.nvidia_smi,
+      timeoutMs: NVIDIA_SMI_TIMEOUT_MS,
+      now,
+    }),
+    vramTotal,
+    telemetryIntervalMs: config.gpu.poll_interval,
+    ollamaIntervalMs: OLLAMA_POLL_MS,
+    log: log.child({ component: 'gpu' }),
+    now,
+  });
+  monitor.subscribe((snapshot) => {
+    if (snapshot.installed) registry.noteInstalled(snapshot.installed);
+    void registry.observe(snapshot.loaded);
+  });
+  const monitorDone = monitor.run(stop.signal);
   const engine = new Engine({
     store,
     ollama,
@@ -95,6 +130,7 @@ export async function startSupervisor(options: {
     keepAlive: config.scheduler.keep_alive,
     timeouts: { load: config.ollama.timeouts.load, request: config.ollama.timeouts.request },
     onVramIncident: ({ model, message, at, severity }) => {
+      if (severity === 'hard') void registry.raise(model, 1.2);
       // Every ladder whose current rung is that model counts it.
       void ladders.read().then(async (snapshot) => {
         for (const ladder of snapshot.ladders) {
@@ -142,8 +178,8 @@ export async function startSupervisor(options: {
     stats: {
       store,
       ollama,
-      vramTotal:
-        config.gpu.vram_total_mib === undefined ? undefined : config.gpu.vram_total_mib * 2 ** 20,
+      snapshot: async () => monitor.current() ?? (await monitor.refresh()),
+      estimate: (model, numCtx) => registry.estimate(model, numCtx === undefined ? {} : { numCtx }),
       engineState: () => engine.state,
     },
   });
@@ -151,7 +187,7 @@ export async function startSupervisor(options: {
     await app.listen({ host: config.api.host, port: config.api.port });
   } catch (err) {
     stop.abort();
-    await Promise.allSettled([app.close(), engineDone]);
+    await Promise.allSettled([app.close(), engineDone, monitorDone]);
     await store.close();
     const code = (err as NodeJS.ErrnoException).code;
     const why =
@@ -181,6 +217,7 @@ export async function startSupervisor(options: {
         clearInterval(pruneTimer);
         const steps: [string, () => Promise<unknown>][] = [
           ['engine', () => engineDone],
+          ['monitor', () => monitorDone],
           ['clients', async () => events.closeAll()],
           ['api', () => app.close()],
           ['store', () => store.close()],

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { type Supervisor, startSupervisor } from '../../src/supervisor.js';
+import { FLEET } from './cli.js';
 import { captureLogger } from './log.js';
 import { tempDir } from './temp.js';
 
@@ -22,16 +23,23 @@ export interface TestSupervisor extends Supervisor {
   ): Promise<Response>;
 }
 
+/** The fake nvidia-smi, pointed at a simulator, as fleet.yaml's gpu.nvidia_smi list. */
+export function fakeNvidiaSmi(simUrl: string): string {
+  return JSON.stringify([process.execPath, FLEET, 'sim', 'nvidia-smi', `--sim-url=${simUrl}`]);
+}
+
 export async function startTestSupervisor(options: {
   ollamaUrl: string;
   yaml?: string;
   token?: string;
+  /** Read GPU telemetry from the simulator at ollamaUrl with the fake nvidia-smi. */
+  telemetry?: boolean;
 }): Promise<TestSupervisor> {
   const dir = await tempDir();
   const file = path.join(dir, 'fleet.yaml');
   await writeFile(
     file,
-    `ollama:\n  url: ${options.ollamaUrl}\n  timeouts: { connect: 2s }\napi:\n  host: 127.0.0.1\n  port: 0\n${options.token ? `  token: ${options.token}\n` : ''}state_dir: ./state\n${options.yaml ?? ''}`,
+    `ollama:\n  url: ${options.ollamaUrl}\n  timeouts: { connect: 2s }\napi:\n  host: 127.0.0.1\n  port: 0\n${options.token ? `  token: ${options.token}\n` : ''}state_dir: ./state\n${options.telemetry ? `gpu:\n  nvidia_smi: ${fakeNvidiaSmi(options.ollamaUrl)}\n  poll_interval: 200ms\n` : 'gpu:\n  nvidia_smi: /nonexistent/nvidia-smi\n'}${options.yaml ?? ''}`,
   );
   const { config } = await loadConfig({ path: file });
   const capture = captureLogger('info');

@@ -1,47 +1,51 @@
 /** `/api/stats` (the picture the existing tool's users read, in bytes, plus ours) and `/api/ready`. */
 import type { FastifyInstance } from 'fastify';
 import type { FleetControl } from '../../fleet/control.js';
+import type { ResourceSnapshot } from '../../gpu/snapshot.js';
 import type { OllamaClient } from '../../ollama/client.js';
 import type { JobStore } from '../../queue/store.js';
+import type { Estimate } from '../../registry/registry.js';
 
 export interface StatsOptions {
   store: JobStore;
   ollama: OllamaClient;
   fleet: FleetControl;
-  /** gpu.vram_total_mib in bytes, when set. */
-  vramTotal: number | undefined;
+  snapshot: () => Promise<ResourceSnapshot>;
+  estimate: (model: string, numCtx?: number) => Estimate;
   engineState: () => string;
+}
+
+export function resourcesView(snapshot: ResourceSnapshot, estimate: StatsOptions['estimate']) {
+  return {
+    vram: snapshot.totals,
+    gpus: snapshot.gpus,
+    loaded_models: snapshot.loaded.map((m) => ({
+      ...m,
+      estimate: estimate(m.name, m.context_length),
+    })),
+    telemetry: snapshot.telemetry,
+    ollama: snapshot.ollama,
+    taken_at: new Date(snapshot.at).toISOString(),
+  };
 }
 
 export function statsRoutes(app: FastifyInstance, options: StatsOptions): void {
   app.get('/api/stats', async () => {
-    const [counts, ps, fleet] = await Promise.all([
+    const [counts, snapshot, fleet] = await Promise.all([
       options.store.counts(),
-      options.ollama.ps().then(
-        (r) => ({ ok: true as const, models: r.models }),
-        (err: Error) => ({ ok: false as const, error: err.message }),
-      ),
+      options.snapshot(),
       options.fleet.status(),
     ]);
-    const loaded = ps.ok ? ps.models : [];
-    const used = loaded.reduce((sum, m) => sum + m.size_vram, 0);
-    const total = options.vramTotal ?? null;
     return {
       running: counts.by_status.running,
       queue: { total_jobs: counts.total, by_status: counts.by_status, by_model: counts.by_model },
-      resources: {
-        vram: { total, used, free: total === null ? null : Math.max(0, total - used) },
-        loaded_models: loaded.map((m) => ({
-          name: m.name,
-          size: m.size,
-          size_vram: m.size_vram,
-          expires_at: m.expires_at,
+      resources: resourcesView(snapshot, options.estimate),
+      fleet: {
+        ladders: fleet.ladders.map((l) => ({
+          ...l,
+          estimates: Object.fromEntries(l.models.map((m) => [m, options.estimate(m)])),
         })),
-        ollama: ps.ok
-          ? { reachable: true, url: options.ollama.url }
-          : { reachable: false, url: options.ollama.url, error: ps.error },
       },
-      fleet: { ladders: fleet.ladders },
       engine: { state: options.engineState() },
     };
   });
