@@ -35,9 +35,13 @@ const OPTIONS = {
 
 export async function simCommand(args: readonly string[], io: SimProcess): Promise<number> {
   if (args[0] === 'nvidia-smi') {
+    // `--sim-url=URL` (ours, not nvidia-smi's) names the simulator where the environment cannot.
+    const urlFlag = args.find((a) => a.startsWith('--sim-url='));
+    const url =
+      urlFlag?.slice('--sim-url='.length) ?? io.env.FLEET_SIM_URL ?? 'http://127.0.0.1:11434';
     const result = await runFakeNvidiaSmi(
-      args.slice(1),
-      io.env.FLEET_SIM_URL ?? 'http://127.0.0.1:11434',
+      args.slice(1).filter((a) => a !== urlFlag),
+      url,
     );
     io.stdout(result.stdout);
     io.stderr(result.stderr);

@@ -1,10 +1,16 @@
 /** `fleet status`: every ladder, its incidents and history, and what Ollama has installed. */
+
+import { resourcesView } from '../api/routes/stats.js';
 import { formatDuration } from '../config/duration.js';
 import type { FleetConfig } from '../config/load.js';
 import { isFleetError } from '../errors.js';
 import type { LadderView } from '../fleet/view.js';
+import { NvidiaSmiReader } from '../gpu/nvidia-smi.js';
+import { buildSnapshot, type ResourceSnapshot } from '../gpu/snapshot.js';
+import { humanBytes } from '../ollama/bytes.js';
 import { OllamaClient } from '../ollama/client.js';
 import { canonicalModelName } from '../ollama/names.js';
+import { type Estimate, ModelRegistry } from '../registry/registry.js';
 import type { ParsedCommand } from './args.js';
 import { type CliEnvironment, loadCliConfig, openFleetControl } from './context.js';
 
@@ -20,19 +26,44 @@ export async function statusCommand(parsed: ParsedCommand, cli: CliEnvironment):
   const { control, store } = await openFleetControl(config, cli);
   const chosen =
     parsed.flags.ladder === undefined ? undefined : store.ladderConfig(parsed.flags.ladder).name;
-  const [status, ollama] = await Promise.all([control.status(), readOllama(config)]);
+  const registry = new ModelRegistry({
+    stateDir: config.state_dir,
+    catalogue: config.models,
+    multiplier: config.scheduler.estimate_multiplier,
+    log: cli.log.child({ component: 'registry' }),
+    now: cli.now,
+  });
+  const [status, ollama, snapshot] = await Promise.all([
+    control.status(),
+    readOllama(config),
+    readResources(config, cli),
+    registry.load(),
+  ]);
   const ladders = status.ladders.filter((l) => chosen === undefined || l.name === chosen);
+  const estimate = (model: string, numCtx?: number) =>
+    registry.estimate(model, numCtx === undefined ? {} : { numCtx });
   if (parsed.flags.json) {
+    const withEstimates = ladders.map((l) => ({
+      ...l,
+      estimates: Object.fromEntries(l.models.map((m) => [m, estimate(m)])),
+    }));
+    const resources = resourcesView(snapshot, estimate);
     cli.stdout(
-      `${JSON.stringify({ via: control.via, ladders, notes: status.notes, ollama }, null, 2)}\n`,
+      `${JSON.stringify({ via: control.via, ladders: withEstimates, notes: status.notes, ollama, resources }, null, 2)}\n`,
     );
     return 0;
   }
   const installed = new Set((ollama.models ?? []).map(canonicalModelName));
   const blocks = ladders.map((ladder, i) =>
-    formatLadder(ladder, i === 0 && chosen === undefined, ollama.reachable ? installed : undefined),
+    formatLadder(
+      ladder,
+      i === 0 && chosen === undefined,
+      ollama.reachable ? installed : undefined,
+      estimate,
+    ),
   );
   const footer = [
+    ...formatResources(snapshot, estimate),
     ollama.reachable
       ? `ollama ${ollama.url}: ${ollama.models?.length ?? 0} models installed`
       : `ollama: ${ollama.error}`,
@@ -40,6 +71,50 @@ export async function statusCommand(parsed: ParsedCommand, cli: CliEnvironment):
   ];
   cli.stdout(`${[...blocks, footer.join('\n')].join('\n\n')}\n`);
   return 0;
+}
+
+async function readResources(config: FleetConfig, cli: CliEnvironment): Promise<ResourceSnapshot> {
+  const client = new OllamaClient({
+    url: config.ollama.url,
+    timeout: Math.min(config.ollama.timeouts.connect, 3_000),
+  });
+  const smi = new NvidiaSmiReader({
+    command: config.gpu.nvidia_smi,
+    timeoutMs: 5_000,
+    now: cli.now,
+  });
+  const [telemetry, ps] = await Promise.all([
+    smi.read(),
+    client.ps().catch((err: Error) => ({ error: err.message })),
+  ]);
+  return buildSnapshot({
+    at: cli.now(),
+    telemetry,
+    ps,
+    installed: undefined,
+    vramTotal:
+      config.gpu.vram_total_mib === undefined ? undefined : config.gpu.vram_total_mib * 2 ** 20,
+  });
+}
+
+function formatResources(
+  snapshot: ResourceSnapshot,
+  estimate: (model: string, numCtx?: number) => Estimate,
+): string[] {
+  const size = (bytes: number | undefined) => (bytes === undefined ? 'unknown' : humanBytes(bytes));
+  const lines = snapshot.gpus.map(
+    (g) =>
+      `vram ${g.source === 'nvidia-smi' ? `GPU ${g.index} ${g.name}` : `(${g.source})`}: ${size(g.used)} used of ${size(g.total)}, ${size(g.free)} free; Ollama ${size(g.ollama)}, other processes ${size(g.external)}`,
+  );
+  if (!snapshot.telemetry.available)
+    lines.push(`telemetry: unavailable (${snapshot.telemetry.failure.message})`);
+  for (const m of snapshot.loaded) {
+    const e = estimate(m.name, m.context_length);
+    lines.push(
+      `  loaded ${m.name}: ${size(m.size_vram)} on the GPU of ${size(m.size)}, expires ${m.expires_at} (estimate ${size(e.bytes)}, ${e.source})`,
+    );
+  }
+  return lines;
 }
 
 async function readOllama(config: FleetConfig): Promise<OllamaView> {
@@ -62,7 +137,8 @@ async function readOllama(config: FleetConfig): Promise<OllamaView> {
 export function formatLadder(
   ladder: LadderView,
   isDefault: boolean,
-  installed?: Set<string>,
+  installed: Set<string> | undefined,
+  estimate: (model: string) => Estimate,
 ): string {
   const lines = [`ladder ${ladder.name}${isDefault ? ' (default)' : ''}: ${ladder.current_model}`];
   ladder.models.forEach((model, i) => {
@@ -72,7 +148,9 @@ export function formatLadder(
         ? ''
         : '  (not pulled)'
       : '';
-    lines.push(`  ${mark} ${i}  ${model}${presence}`);
+    const e = estimate(model);
+    const cost = e.bytes === undefined ? 'size unknown' : `${humanBytes(e.bytes)} ${e.source}`;
+    lines.push(`  ${mark} ${i}  ${model}  (${cost})${presence}`);
   });
   const inc = ladder.incidents;
   const counted =

@@ -48,7 +48,8 @@ export class ResourceMonitor {
     options: { telemetry?: boolean; signal?: AbortSignal } = {},
   ): Promise<ResourceSnapshot> {
     const { ollama, now } = this.options;
-    if (options.telemetry && this.options.smi) {
+    // The first snapshot always waits for telemetry (a reading in flight is shared).
+    if ((options.telemetry || this.#telemetry === undefined) && this.options.smi) {
       this.#telemetry = await this.options.smi.read(options.signal);
       this.#noteTelemetry(this.#telemetry);
     }

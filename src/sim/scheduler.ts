@@ -5,13 +5,14 @@
  * offload for a lone model, keep-alive expiry, parallel slots, and the failures a real card
  * produces (allocation OOM, runner crash, runtime OOM) with Ollama's status and text.
  */
+
+import { humanBytes } from '../ollama/bytes.js';
 import type { SimModel } from './catalogue.js';
 import { digestOf, footprintBytes } from './catalogue.js';
 import type { Faults } from './faults.js';
 import type { SimGpu } from './gpu.js';
 import type { SimOptions, SimRules } from './options.js';
 import type { SimLog } from './sim-log.js';
-import { humanBytes } from './slog.js';
 
 const MIB = 2 ** 20;
 /** CUDA's own minimum, left free when a lone model is partly offloaded (era A's estimate). */

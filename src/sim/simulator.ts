@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Errors, FleetError } from '../errors.js';
+import { humanBytes } from '../ollama/bytes.js';
 import { canonicalModelName } from '../ollama/names.js';
 import { SIM_CATALOGUE } from './catalogue.js';
 import { Faults } from './faults.js';
@@ -18,7 +19,6 @@ import { inferenceRoutes } from './routes-inference.js';
 import { modelRoutes } from './routes-models.js';
 import { type Clock, OllamaScheduler } from './scheduler.js';
 import { SimLog, type SimLogSinks } from './sim-log.js';
-import { humanBytes } from './slog.js';
 import type { SimState } from './state.js';
 
 export interface RunningSimulator {

@@ -62,14 +62,6 @@ export function goDuration(ns: number): string {
   return `${Math.floor(minutes / 60)}h${minutes % 60}m${rest}`;
 }
 
-/** Ollama's format.HumanBytes2: `5.5 GiB`, `512.0 MiB`, `0 B`. */
-export function humanBytes(bytes: number): string {
-  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
-  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-  if (bytes >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
-  return `${Math.round(bytes)} B`;
-}
-
 /** RFC3339Nano in UTC, as Go marshals time.Time: trailing zeros of the fraction trimmed. */
 export function goTime(at: Date, subMillisecondNs = process.hrtime()[1] % 1_000_000): string {
   const iso = at.toISOString(); // 2024-09-12T03:54:03.516Z

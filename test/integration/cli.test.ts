@@ -56,7 +56,7 @@ describe('fleet CLI', () => {
     const { args } = await fleetDir('', ollama.url);
     const text = await runFleet(['status', ...args]);
     expect(text.stdout).toContain(`ollama ${ollama.url}: 2 models installed`);
-    expect(text.stdout).toContain('llama3.2:3b  (not pulled)');
+    expect(text.stdout).toMatch(/llama3\.2:3b {2}\(3\.1 GiB catalogue\) {2}\(not pulled\)/);
     const json = JSON.parse((await runFleet(['status', '--json', ...args])).stdout);
     expect(json.ollama).toEqual({
       url: ollama.url,

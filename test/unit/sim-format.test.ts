@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { humanBytes } from '../../src/ollama/bytes.js';
 import { compareVersions, parseGoDuration, parseKeepAlive } from '../../src/ollama/duration.js';
 import { footprintBytes, SIM_CATALOGUE } from '../../src/sim/catalogue.js';
 import { rulesFor, SIM_DEFAULTS } from '../../src/sim/options.js';
-import { ginLine, goDuration, goTime, humanBytes, slogLine } from '../../src/sim/slog.js';
+import { ginLine, goDuration, goTime, slogLine } from '../../src/sim/slog.js';
 
 describe("Ollama's log format", () => {
   it('writes slog text lines, quoting values with spaces, = or quotes', () => {
