@@ -70,14 +70,6 @@ export class SimGpu {
     return Math.max(0, this.total - this.reserved - this.used(now));
   }
 
-  /** Another process wants more than is left: the next allocation on this card fails. */
-  oversubscribed(now: number): boolean {
-    return (
-      this.externalRequested + this.ollamaUsed() + this.unrecovered(now) >
-      this.total - this.reserved
-    );
-  }
-
   allocations(): ReadonlyMap<string, number> {
     return this.#allocations;
   }

@@ -86,7 +86,7 @@ export function inferenceRoutes(state: SimState): Routes {
       signal,
     );
     const runner = lease.runner;
-    if (state.faults.take('oom', p.model.name) || runner.gpu.oversubscribed(state.clock.now())) {
+    if (state.faults.take('oom', p.model.name)) {
       const error = state.scheduler.runtimeOom(runner);
       lease.release();
       throw error;
