@@ -1,20 +1,30 @@
 /**
- * Carries queued jobs out against Ollama. This first engine serves one model at a time:
- * it runs the waiting jobs of the best-placed model (priority with aging, then age) up to the
- * per-model concurrency, and moves to another model only when that one's jobs rank higher,
- * so models are swapped as rarely as priorities allow and two models never compete for VRAM.
- * (The VRAM planner of src/scheduler/ will decide co-residency; this loop stays the doer.)
+ * Carries the planner's decisions out against Ollama: unloads (keep_alive 0, then waits until
+ * /api/ps no longer lists the model), loads (an empty generate with the configured
+ * keep_alive), and starts up to the per-model concurrency of jobs on loaded models, streaming
+ * tokens to the job's subscribers. The supervisor unloads before it loads, so Ollama never
+ * has to evict on its own.
  *
  * Failures: an OOM or a runner crash sends the job back to the queue (its attempt counted)
  * and reports the incident; Ollama unreachable sends it back with the attempt given back and
  * pauses dispatch with backoff; a request Ollama refuses fails the job with Ollama's words.
  */
 import type { LadderState } from '../fleet/ladder.js';
+import type { ResourceMonitor } from '../gpu/monitor.js';
+import type { ResourceSnapshot } from '../gpu/snapshot.js';
 import type { Logger } from '../log.js';
 import type { OllamaCallError, OllamaClient } from '../ollama/client.js';
+import { canonicalModelName } from '../ollama/names.js';
 import type { JobEvents } from '../queue/events.js';
 import type { Job, JobError } from '../queue/job.js';
 import type { JobStore } from '../queue/store.js';
+import {
+  type Capacity,
+  type DemandGroup,
+  type LoadedState,
+  type Plan,
+  plan,
+} from '../scheduler/planner.js';
 import { aliasResolver } from './aliases.js';
 import { classifyFailure, type FailureKind } from './failures.js';
 
@@ -32,6 +42,14 @@ export interface EngineOptions {
   events: JobEvents;
   log: Logger;
   now: () => number;
+  /** What the card and Ollama hold now; refreshed after every load and unload. */
+  monitor: ResourceMonitor;
+  /** Bytes a model needs (the registry). */
+  estimate: (model: string) => number | undefined;
+  /** gpu.vram_total_mib in bytes, for hosts without telemetry. */
+  vramTotal: number | undefined;
+  marginBytes: number;
+  schedulerLog: Logger;
   /** The ladders as they stand now, to resolve `fleet` aliases at dispatch. */
   ladders: () => Promise<readonly LadderState[]>;
   maxConcurrentPerModel: number;
@@ -59,6 +77,24 @@ interface Running {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+const UNLOAD_POLLS = 100;
+const UNLOAD_POLL_MS = 100;
+
+/**
+ * The card as the planner sees it: usable bytes (what is used plus what is free, so the
+ * driver's reserve is left out) and what other processes hold. Several cards are planned as
+ * one for now (Ollama spreads a model that does not fit one).
+ */
+function capacityOf(snapshot: ResourceSnapshot, configured: number | undefined): Capacity {
+  const { used, free } = snapshot.totals;
+  if (snapshot.telemetry.available && used !== undefined && free !== undefined) {
+    return {
+      total: used + free,
+      external: snapshot.gpus.reduce((sum, g) => sum + (g.external ?? 0), 0),
+    };
+  }
+  return { total: configured, external: 0 };
+}
 
 export class Engine {
   #state: EngineState = 'idle';
@@ -69,6 +105,12 @@ export class Engine {
   #ollamaDown = false;
   #wake: (() => void) | undefined;
   #stopping = false;
+  /** The load or unload being carried out; one at a time. */
+  #action: Promise<void> | undefined;
+  readonly #unloading = new Set<string>();
+  #lastDecision = '';
+  /** The demand of the last dispatch, by concrete model. */
+  #groups = new Map<string, DemandGroup>();
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -112,6 +154,7 @@ export class Engine {
       this.#stopping = true;
       for (const entry of this.#running.values()) entry.controller.abort();
       await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+      await this.#action?.catch(() => {});
       this.#set('stopped');
     }
   }
@@ -157,52 +200,177 @@ export class Engine {
     }
     const at = now();
     const demand = await store.demand(at);
-    if (demand.length === 0) return;
+    const snapshot = this.options.monitor.current() ?? (await this.options.monitor.refresh());
+    if (demand.length === 0 && this.#running.size === 0) return;
     const resolve = aliasResolver(await this.options.ladders());
-    const groups = new Map<string, { models: string[]; rank: number; oldest: number }>();
+    const groups = new Map<string, DemandGroup>();
     for (const d of demand) {
-      const concrete = resolve(d.model);
-      if (concrete === undefined) continue;
-      const group = groups.get(concrete) ?? {
-        models: [],
+      const model = resolve(d.model);
+      if (model === undefined) continue;
+      const group = groups.get(model) ?? {
+        model,
+        submitted: [],
+        pending: 0,
         rank: d.best_rank,
         oldest: d.oldest_submitted_at,
       };
-      group.models.push(d.model);
+      group.submitted.push(d.model);
+      group.pending += d.pending;
       group.rank = Math.min(group.rank, d.best_rank);
       group.oldest = Math.min(group.oldest, d.oldest_submitted_at);
-      groups.set(concrete, group);
+      groups.set(model, group);
     }
-    const ranked = [...groups.entries()].sort(
-      ([, a], [, b]) => a.rank - b.rank || a.oldest - b.oldest,
-    );
-    const best = ranked[0];
-    if (!best) return;
-    const serving = this.#servingModel();
-    let target = best;
-    if (serving !== undefined) {
-      const current = groups.get(serving);
-      if (!current) return; // let the running jobs finish before another model loads
-      const [, other] = best;
-      const starving =
-        other.rank === 0 && current.rank === 0 && at - other.oldest > this.options.agingMs;
-      if (best[0] !== serving && (other.rank < current.rank || starving)) return;
-      target = [serving, current];
+    const running = this.runningByModel();
+    const loaded: LoadedState[] = snapshot.loaded
+      .filter((m) => !this.#unloading.has(canonicalModelName(m.name)))
+      .map((m) => ({ model: canonicalModelName(m.name), bytes: m.size_vram, running: 0 }));
+    for (const l of loaded) l.running = running[l.model] ?? 0;
+    // A model whose jobs still run after Ollama dropped it (or before ps shows it) stays counted.
+    for (const [model, count] of Object.entries(running)) {
+      if (!loaded.some((l) => l.model === model))
+        loaded.push({ model, bytes: this.#estimate(model) ?? 0, running: count });
     }
-    const [model, group] = target;
-    const room = this.options.maxConcurrentPerModel - this.#running.size;
-    if (room <= 0) return;
-    const jobs = await store.claim({ models: group.models, resolved: model, limit: room, now: at });
-    if (jobs.length > 0 && serving === undefined) {
-      this.options.log.info({ model, jobs: jobs.length, waiting: group.models }, 'serving model');
+    const decision = plan({
+      demand: [...groups.values()].map((g) => ({ ...g, model: canonicalModelName(g.model) })),
+      loaded,
+      capacity: capacityOf(snapshot, this.options.vramTotal),
+      estimate: (model) => this.#estimate(model),
+      marginBytes: this.options.marginBytes,
+      maxConcurrentPerModel: this.options.maxConcurrentPerModel,
+      maxWaitMs: this.options.agingMs,
+      busy: this.#action !== undefined,
+      now: at,
+    });
+    this.#logDecision(decision);
+    this.#groups = groups;
+    for (const { model, reason } of decision.impossible) await this.#failAll(model, reason);
+    if (this.#action === undefined && (decision.unload.length > 0 || decision.load !== undefined)) {
+      this.#action = this.#carryOut(decision.unload, decision.load).finally(() => {
+        this.#action = undefined;
+        this.#wake?.();
+      });
     }
-    for (const job of jobs) this.#start(job);
+    for (const { model, count } of decision.dispatch) {
+      const group = [...groups.values()].find((g) => canonicalModelName(g.model) === model);
+      if (!group) continue;
+      const jobs = await store.claim({
+        models: group.submitted,
+        resolved: group.model,
+        limit: count,
+        now: at,
+      });
+      for (const job of jobs) this.#start(job);
+    }
     await this.#publishPositions(at);
   }
 
-  #servingModel(): string | undefined {
-    for (const { job } of this.#running.values()) return job.resolved_model ?? job.model;
-    return undefined;
+  #estimate(model: string): number | undefined {
+    return this.options.estimate(model);
+  }
+
+  /** Logs a plan when it changes, so the log says what the scheduler did and why. */
+  #logDecision(decision: Plan): void {
+    const key = JSON.stringify([
+      decision.unload,
+      decision.load,
+      decision.draining,
+      decision.impossible,
+    ]);
+    if (key === this.#lastDecision) return;
+    this.#lastDecision = key;
+    if (
+      decision.unload.length === 0 &&
+      decision.load === undefined &&
+      decision.draining.length === 0
+    )
+      return;
+    this.options.schedulerLog.info(
+      { unload: decision.unload, load: decision.load, draining: decision.draining },
+      decision.reason,
+    );
+  }
+
+  /** Unloads, then loads, against Ollama; refreshes the snapshot after each. */
+  async #carryOut(unload: readonly string[], load: string | undefined): Promise<void> {
+    const { ollama, monitor, timeouts } = this.options;
+    const call = { firstByteTimeoutMs: timeouts.load, idleTimeoutMs: timeouts.load };
+    try {
+      for (const model of unload) {
+        this.#unloading.add(model);
+        await ollama.call('/api/generate', { model, keep_alive: 0 }, call);
+        // Ollama answers at once and stops the runner when it is idle: wait until it is gone.
+        for (let i = 0; i < UNLOAD_POLLS; i++) {
+          const ps = await ollama.ps();
+          if (!ps.models.some((m) => canonicalModelName(m.name) === model)) break;
+          await new Promise((r) => setTimeout(r, UNLOAD_POLL_MS));
+        }
+        this.#unloading.delete(model);
+      }
+      if (unload.length > 0) await monitor.refresh();
+      if (load !== undefined) {
+        const body = { model: load, keep_alive: this.options.keepAlive };
+        try {
+          // An empty generate loads a model without generating anything.
+          await ollama.call('/api/generate', body, call);
+        } catch (err) {
+          // An embedding model takes no generate: an empty embed loads it.
+          const text = (err as Partial<OllamaCallError>).ollamaError ?? '';
+          if (!text.includes('does not support generate')) throw err;
+          await ollama.call('/api/embed', body, call);
+        }
+        await monitor.refresh();
+      }
+    } catch (err) {
+      const kind = classifyFailure(err);
+      this.options.schedulerLog.warn(
+        { err, kind, unload, load },
+        'could not change what Ollama holds',
+      );
+      if (kind === 'unreachable') this.#ollamaDown = true;
+      if (load !== undefined && (kind === 'oom' || kind === 'crash')) {
+        this.options.onVramIncident?.({
+          model: load,
+          message: (err as OllamaCallError).ollamaError ?? String(err),
+          at: this.options.now(),
+          severity: kind === 'oom' ? 'hard' : 'soft',
+        });
+      }
+      if (load !== undefined && kind === 'rejected') {
+        // Ollama refuses the model itself (not installed, not a model): no job of it can run.
+        await this.#failWaiting(load, {
+          code: 'FLEET_ERR_OLLAMA_RESPONSE',
+          message: (err as OllamaCallError).ollamaError,
+        });
+      }
+      this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
+    } finally {
+      for (const model of unload) this.#unloading.delete(model);
+    }
+  }
+
+  async #failAll(model: string, reason: string): Promise<void> {
+    await this.#failWaiting(model, { code: 'FLEET_ERR_MODEL_TOO_LARGE', message: reason });
+  }
+
+  /** Fails every waiting job of a model (it can never run, or Ollama refuses it). */
+  async #failWaiting(model: string, error: JobError): Promise<void> {
+    const { store, events, now } = this.options;
+    const group = [...this.#groups.values()].find((g) => canonicalModelName(g.model) === model);
+    const submitted = group?.submitted ?? [model];
+    for (;;) {
+      const jobs = await store.claim({
+        models: submitted,
+        resolved: model,
+        limit: 100,
+        now: now(),
+      });
+      if (jobs.length === 0) break;
+      for (const job of jobs) {
+        const failed = await store.fail(job.id, error, now());
+        if (failed) events.publish(job.id, { type: 'failed', job: failed });
+      }
+    }
+    this.options.schedulerLog.error({ model, error }, `failed the waiting jobs of ${model}`);
   }
 
   #start(job: Job): void {

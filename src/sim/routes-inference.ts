@@ -156,11 +156,14 @@ export function inferenceRoutes(state: SimState): Routes {
     'POST /api/generate': async (request, response) => {
       const body = bodyObject(request);
       const p = parseCommon(state, body, notFoundQuoted);
-      if (p.model.embedding)
-        throw new OllamaHttpError(400, `"${p.name}" does not support generate`);
       const prompt = typeof body.prompt === 'string' ? body.prompt : '';
       const images = Array.isArray(body.images) ? body.images : [];
-      if (prompt === '' && images.length === 0) {
+      const empty = prompt === '' && images.length === 0;
+      // Ollama answers an unload (`ollama stop`) before it checks what the model can do.
+      if (p.model.embedding && !(empty && p.keepAliveMs === 0)) {
+        throw new OllamaHttpError(400, `"${p.name}" does not support generate`);
+      }
+      if (empty) {
         const reason = await loadOrUnload(p, request.signal);
         return sendJson(response, 200, {
           model: p.name,

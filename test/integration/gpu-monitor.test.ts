@@ -244,13 +244,16 @@ describe('stats and status show VRAM, loaded models and where estimates come fro
       )
     ).job_id;
     expect((await json(await fleet.call(`/api/job/${id}?wait=30`))).status).toBe('complete');
+    // Telemetry and /api/ps are read on their own clocks: wait until both have seen the load.
     await expect
       .poll(
-        async () =>
-          (await json(await fleet.call('/api/stats'))).resources.loaded_models[0]?.estimate?.source,
+        async () => {
+          const r = (await json(await fleet.call('/api/stats'))).resources;
+          return [r.loaded_models[0]?.estimate?.source, r.gpus[0]?.ollama];
+        },
         { timeout: 10_000 },
       )
-      .toBe('learned');
+      .toEqual(['learned', 730 * MIB]);
     const stats = await json(await fleet.call('/api/stats'));
     expect(stats.resources.vram.total).toBe(16384 * MIB);
     expect(stats.resources.gpus[0]).toMatchObject({

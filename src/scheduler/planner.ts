@@ -1,0 +1,184 @@
+/**
+ * The VRAM planner: what Ollama should hold, and how many jobs of each model to start.
+ * Pure: demand, what is loaded, what the card has and `now` in; a plan out. No I/O, no clock.
+ *
+ * Rules:
+ * - never plan a load beside other models that does not fit: free VRAM (after the unloads
+ *   it plans, and after other processes' use) minus the safety margin. A model that will run
+ *   alone needs only to fit the card: what other processes hold, Ollama offloads to the CPU;
+ * - never unload a model with jobs running on it; unload idle models without demand first,
+ *   then the ones whose waiting work ranks lowest;
+ * - keep serving a loaded model while it has demand, to avoid swaps, until a better-ranked
+ *   model waits for room or another model's oldest job has waited longer than `maxWaitMs`:
+ *   then stop starting jobs on the models in the way so they drain;
+ * - high before normal before low (ranks with aging come in from the queue);
+ * - a model larger than the whole card fails its jobs instead of waiting forever;
+ * - without a known card size, one model at a time.
+ */
+
+export interface DemandGroup {
+  /** The concrete model. */
+  model: string;
+  /** The job `model` fields that resolve to it (the model itself and ladder aliases). */
+  submitted: string[];
+  pending: number;
+  /** Best effective rank of its waiting jobs (0 high). */
+  rank: number;
+  /** Epoch ms of its oldest waiting job. */
+  oldest: number;
+}
+
+export interface LoadedState {
+  model: string;
+  /** Bytes it holds (Ollama's size_vram, or the estimate while loading). */
+  bytes: number;
+  /** Jobs running on it now. */
+  running: number;
+}
+
+export interface Capacity {
+  /** Usable bytes of the card; undefined when unknown (no telemetry, no configured total). */
+  total: number | undefined;
+  /** Bytes other processes hold. */
+  external: number;
+}
+
+export interface PlanInput {
+  demand: readonly DemandGroup[];
+  loaded: readonly LoadedState[];
+  capacity: Capacity;
+  /** Bytes a model needs; undefined when unknown. */
+  estimate: (model: string) => number | undefined;
+  marginBytes: number;
+  maxConcurrentPerModel: number;
+  /** Another model's jobs wait at most this long before the loaded ones are drained for it. */
+  maxWaitMs: number;
+  /** A load or unload the engine is carrying out: plan nothing new around it. */
+  busy: boolean;
+  now: number;
+}
+
+export interface Plan {
+  unload: string[];
+  load: string | undefined;
+  dispatch: { model: string; count: number }[];
+  /** Models that can never fit, with why: their jobs fail. */
+  impossible: { model: string; reason: string }[];
+  /** Loaded models kept from new jobs so they drain for a model that waits. */
+  draining: string[];
+  /** One line on why, for the scheduler's log. */
+  reason: string;
+}
+
+const byUrgency = (a: DemandGroup, b: DemandGroup) => a.rank - b.rank || a.oldest - b.oldest;
+
+export function plan(input: PlanInput): Plan {
+  const { capacity, marginBytes } = input;
+  const demand = [...input.demand].sort(byUrgency);
+  const loadedNames = new Set(input.loaded.map((l) => l.model));
+  const impossible: Plan['impossible'] = [];
+  const waiting: DemandGroup[] = [];
+  for (const group of demand) {
+    if (loadedNames.has(group.model)) continue;
+    const need = input.estimate(group.model);
+    if (capacity.total !== undefined && need !== undefined && need > capacity.total) {
+      impossible.push({
+        model: group.model,
+        reason: `${group.model} needs about ${mib(need)} MiB of VRAM and the GPU has ${mib(capacity.total)} MiB in all`,
+      });
+      continue;
+    }
+    waiting.push(group);
+  }
+
+  let unload: string[] = [];
+  let load: string | undefined;
+  let draining: string[] = [];
+  let reason = 'serving loaded models';
+  const want = waiting[0];
+  if (want && !input.busy) {
+    const need = input.estimate(want.model);
+    const room = roomFor(want.model, need, input, []);
+    if (room.fits) {
+      load = want.model;
+      reason = `loading ${want.model}: it fits (${room.why})`;
+    } else {
+      // Free room by unloading idle models, least wanted first.
+      const victims = [...input.loaded]
+        .filter((l) => l.running === 0)
+        .sort((a, b) => victimCost(a.model, demand) - victimCost(b.model, demand));
+      const chosen: string[] = [];
+      for (const victim of victims) {
+        chosen.push(victim.model);
+        if (roomFor(want.model, need, input, chosen).fits) break;
+      }
+      if (chosen.length > 0 && roomFor(want.model, need, input, chosen).fits) {
+        // Only make room for work that ranks at least as well as what the victims hold back.
+        const worth = chosen.every((m) => {
+          const group = demand.find((d) => d.model === m);
+          return !group || byUrgency(want, group) <= 0 || input.now - want.oldest > input.maxWaitMs;
+        });
+        if (worth) {
+          unload = chosen;
+          reason = `unloading ${chosen.join(', ')} to make room for ${want.model}`;
+        }
+      } else {
+        // Busy models are in the way: drain them if the waiting model deserves it.
+        const inWay = input.loaded.filter((l) => l.running > 0);
+        draining = inWay
+          .filter((l) => {
+            const group = demand.find((d) => d.model === l.model);
+            return (
+              !group || byUrgency(want, group) < 0 || input.now - want.oldest > input.maxWaitMs
+            );
+          })
+          .map((l) => l.model);
+        // Idle ones go too, so the room is there once the busy ones finish.
+        unload = victims.map((v) => v.model);
+        if (draining.length > 0) reason = `draining ${draining.join(', ')} for ${want.model}`;
+      }
+    }
+  }
+
+  const dispatch: Plan['dispatch'] = [];
+  for (const l of input.loaded) {
+    if (draining.includes(l.model) || unload.includes(l.model)) continue;
+    const group = demand.find((d) => d.model === l.model);
+    if (!group) continue;
+    const count = Math.min(group.pending, input.maxConcurrentPerModel - l.running);
+    if (count > 0) dispatch.push({ model: l.model, count });
+  }
+  return { unload, load, dispatch, impossible, draining, reason };
+}
+
+/** Whether `model` fits once `unloading` are gone, and the arithmetic behind the answer. */
+function roomFor(
+  model: string,
+  need: number | undefined,
+  input: PlanInput,
+  unloading: readonly string[],
+): { fits: boolean; why: string } {
+  const staying = input.loaded.filter((l) => !unloading.includes(l.model) && l.model !== model);
+  if (input.capacity.total === undefined || need === undefined) {
+    // Without a card size or an estimate, one model at a time.
+    return { fits: staying.length === 0, why: 'alone, size unknown' };
+  }
+  const held = staying.reduce((sum, l) => sum + l.bytes, 0);
+  const free = input.capacity.total - input.capacity.external - held;
+  const margin = staying.length === 0 ? 0 : input.marginBytes;
+  const why = `${mib(need)} MiB needed, ${mib(free)} MiB free${margin ? `, ${mib(margin)} MiB margin` : ''}`;
+  // Alone on the card a model that does not fit whole (other processes hold part of it) is
+  // partly offloaded to the CPU by Ollama: slower, but no allocation can fail.
+  return { fits: staying.length === 0 || need + margin <= free, why };
+}
+
+/** Cheapest to unload first: no demand, then the lowest-ranked and least waiting work. */
+function victimCost(model: string, demand: readonly DemandGroup[]): number {
+  const group = demand.find((d) => d.model === model);
+  if (!group) return 0;
+  return 1_000_000 - group.rank * 100_000 + group.pending;
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
+}
