@@ -70,10 +70,15 @@ export interface Plan {
   reason: string;
 }
 
-const byUrgency = (a: DemandGroup, b: DemandGroup) => a.rank - b.rank || a.oldest - b.oldest;
-
 export function plan(input: PlanInput): Plan {
-  const { capacity, marginBytes } = input;
+  const { capacity } = input;
+  // Work that has waited past the bound goes before any priority: nothing starves.
+  const urgency = (g: DemandGroup) => (input.now - g.oldest > input.maxWaitMs ? -1 : g.rank);
+  const byUrgency = (a: DemandGroup, b: DemandGroup) =>
+    urgency(a) - urgency(b) || a.oldest - b.oldest;
+  /** Whether `want` may take the place of a model with `held` waiting work: only if it ranks higher. */
+  const outranks = (want: DemandGroup, held: DemandGroup | undefined) =>
+    !held || urgency(want) < urgency(held);
   const demand = [...input.demand].sort(byUrgency);
   const loadedNames = new Set(input.loaded.map((l) => l.model));
   const impossible: Plan['impossible'] = [];
@@ -113,11 +118,13 @@ export function plan(input: PlanInput): Plan {
         if (roomFor(want.model, need, input, chosen).fits) break;
       }
       if (chosen.length > 0 && roomFor(want.model, need, input, chosen).fits) {
-        // Only make room for work that ranks at least as well as what the victims hold back.
-        const worth = chosen.every((m) => {
-          const group = demand.find((d) => d.model === m);
-          return !group || byUrgency(want, group) <= 0 || input.now - want.oldest > input.maxWaitMs;
-        });
+        // Only make room for work that ranks above what the victims still have waiting.
+        const worth = chosen.every((m) =>
+          outranks(
+            want,
+            demand.find((d) => d.model === m),
+          ),
+        );
         if (worth) {
           unload = chosen;
           reason = `unloading ${chosen.join(', ')} to make room for ${want.model}`;
@@ -126,15 +133,24 @@ export function plan(input: PlanInput): Plan {
         // Busy models are in the way: drain them if the waiting model deserves it.
         const inWay = input.loaded.filter((l) => l.running > 0);
         draining = inWay
-          .filter((l) => {
-            const group = demand.find((d) => d.model === l.model);
-            return (
-              !group || byUrgency(want, group) < 0 || input.now - want.oldest > input.maxWaitMs
-            );
-          })
+          .filter((l) =>
+            outranks(
+              want,
+              demand.find((d) => d.model === l.model),
+            ),
+          )
           .map((l) => l.model);
-        // Idle ones go too, so the room is there once the busy ones finish.
-        unload = victims.map((v) => v.model);
+        // Idle ones that rank lower go too, so the room is there once the busy ones finish.
+        if (draining.length > 0) {
+          unload = victims
+            .filter((v) =>
+              outranks(
+                want,
+                demand.find((d) => d.model === v.model),
+              ),
+            )
+            .map((v) => v.model);
+        }
         if (draining.length > 0) reason = `draining ${draining.join(', ')} for ${want.model}`;
       }
     }
