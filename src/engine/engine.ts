@@ -220,29 +220,9 @@ export class Engine {
       group.oldest = Math.min(group.oldest, d.oldest_submitted_at);
       groups.set(model, group);
     }
-    const running = this.runningByModel();
-    const loaded: LoadedState[] = snapshot.loaded
-      .filter((m) => !this.#unloading.has(canonicalModelName(m.name)))
-      .map((m) => ({ model: canonicalModelName(m.name), bytes: m.size_vram, running: 0 }));
-    for (const l of loaded) l.running = running[l.model] ?? 0;
-    // A model whose jobs still run after Ollama dropped it (or before ps shows it) stays counted.
-    for (const [model, count] of Object.entries(running)) {
-      if (!loaded.some((l) => l.model === model))
-        loaded.push({ model, bytes: this.#estimate(model) ?? 0, running: count });
-    }
-    const decision = plan({
-      demand: [...groups.values()].map((g) => ({ ...g, model: canonicalModelName(g.model) })),
-      loaded,
-      capacity: capacityOf(snapshot, this.options.vramTotal),
-      estimate: (model) => this.#estimate(model),
-      marginBytes: this.options.marginBytes,
-      maxConcurrentPerModel: this.options.maxConcurrentPerModel,
-      maxWaitMs: this.options.agingMs,
-      busy: this.#action !== undefined,
-      now: at,
-    });
-    this.#logDecision(decision);
     this.#groups = groups;
+    const decision = this.#decide(snapshot, at, this.#action !== undefined);
+    this.#logDecision(decision);
     for (const { model, reason } of decision.impossible) await this.#failAll(model, reason);
     if (this.#action === undefined && (decision.unload.length > 0 || decision.load !== undefined)) {
       this.#action = this.#carryOut(decision.unload, decision.load).finally(() => {
@@ -262,6 +242,31 @@ export class Engine {
       for (const job of jobs) this.#start(job);
     }
     await this.#publishPositions(at);
+  }
+
+  /** The planner's answer for the demand of this loop and the given picture of the card. */
+  #decide(snapshot: ResourceSnapshot, now: number, busy: boolean): Plan {
+    const running = this.runningByModel();
+    const loaded: LoadedState[] = snapshot.loaded
+      .filter((m) => !this.#unloading.has(canonicalModelName(m.name)))
+      .map((m) => ({ model: canonicalModelName(m.name), bytes: m.size_vram, running: 0 }));
+    for (const l of loaded) l.running = running[l.model] ?? 0;
+    // A model whose jobs still run after Ollama dropped it (or before ps shows it) stays counted.
+    for (const [model, count] of Object.entries(running)) {
+      if (!loaded.some((l) => l.model === model))
+        loaded.push({ model, bytes: this.#estimate(model) ?? 0, running: count });
+    }
+    return plan({
+      demand: [...this.#groups.values()].map((g) => ({ ...g, model: canonicalModelName(g.model) })),
+      loaded,
+      capacity: capacityOf(snapshot, this.options.vramTotal),
+      estimate: (model) => this.#estimate(model),
+      marginBytes: this.options.marginBytes,
+      maxConcurrentPerModel: this.options.maxConcurrentPerModel,
+      maxWaitMs: this.options.agingMs,
+      busy,
+      now,
+    });
   }
 
   #estimate(model: string): number | undefined {
@@ -307,6 +312,18 @@ export class Engine {
         this.#unloading.delete(model);
       }
       if (unload.length > 0) await monitor.refresh();
+      if (load !== undefined && (monitor.current()?.loaded.length ?? 0) > 0) {
+        // Loading beside other models: look at the card again first, as another process may
+        // have taken memory since the last nvidia-smi reading.
+        const fresh = await monitor.refresh({ telemetry: true });
+        if (this.#decide(fresh, this.options.now(), false).load !== load) {
+          this.options.schedulerLog.info(
+            { model: load },
+            `not loading ${load}: it no longer fits beside the loaded models`,
+          );
+          return;
+        }
+      }
       if (load !== undefined) {
         const body = { model: load, keep_alive: this.options.keepAlive };
         try {
