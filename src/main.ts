@@ -32,7 +32,7 @@ async function main(): Promise<number> {
   } catch (err) {
     return report(err, json);
   }
-  const serving = parsed.command === 'serve';
+  const serving = parsed.command === 'serve' || parsed.command === 'demo';
   const log = createLogger({
     level: parsed.flags.logLevel ?? (serving ? 'info' : 'warn'),
     // The supervisor logs JSON to stdout, as containers expect; other commands keep stdout
@@ -70,6 +70,10 @@ async function main(): Promise<number> {
         return await (await import('./cli/submit.js')).submitCommand(parsed, cli);
       case 'jobs':
         return await (await import('./cli/jobs.js')).jobsCommand(parsed, cli);
+      case 'demo':
+        return await (await import('./cli/demo.js')).demoCommand(parsed, cli, {
+          once: (event, listener) => process.once(event, listener),
+        });
       case 'version':
         cli.stdout(`${VERSION}\n`);
         return 0;

@@ -16,6 +16,7 @@ export const COMMANDS = [
   'serve',
   'submit',
   'jobs',
+  'demo',
   'help',
   'version',
 ] as const;
@@ -100,6 +101,7 @@ const POSITIONALS: Record<CommandName, number> = {
   serve: 0,
   submit: 0,
   jobs: 1,
+  demo: 0,
   help: 1,
   version: 0,
 };

@@ -24,6 +24,7 @@ Commands:
   submit             send jobs to a supervisor and wait for them (see fleet help submit)
   jobs [ID]          list jobs (--status, --model, --limit), or show one
   sim                an Ollama simulator with a simulated GPU (see the README)
+  demo               the simulator and the supervisor together (npm run demo)
   help [command]     this text, or one command's
   version            print the version
 
