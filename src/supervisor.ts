@@ -180,6 +180,10 @@ export async function startSupervisor(options: {
       closing: () => closing,
       tokenConfigured: config.api.token !== undefined,
     },
+    problems: () => {
+      const snapshot = monitor.current();
+      return snapshot && !snapshot.ollama.reachable ? [`Ollama: ${snapshot.ollama.error}`] : [];
+    },
     stats: {
       store,
       ollama,

@@ -20,6 +20,8 @@ export interface ApiServerOptions {
   /** The job API; left out, the server offers health and ladder admin only. */
   jobs?: JobRoutesOptions;
   stats?: Omit<StatsOptions, 'fleet'>;
+  /** What keeps the supervisor from working fully, for /api/health. */
+  problems?: () => string[];
 }
 
 export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
@@ -33,7 +35,11 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   });
   installErrorHandler(app);
   installAuth(app, options.token);
-  healthRoutes(app, { version: options.version, startedAt: Date.now() });
+  healthRoutes(app, {
+    version: options.version,
+    startedAt: Date.now(),
+    ...(options.problems ? { problems: options.problems } : {}),
+  });
   fleetRoutes(app, options.fleet);
   if (options.jobs) jobRoutes(app, options.jobs);
   if (options.stats) statsRoutes(app, { ...options.stats, fleet: options.fleet });

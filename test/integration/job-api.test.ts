@@ -220,6 +220,10 @@ describe('the job API', () => {
     expect((await fleet.call(`/api/job/${id}?wait=soon`)).status).toBe(400);
     const ready = await fleet.call('/api/ready');
     expect(ready.status).toBe(503);
+    await expect
+      .poll(async () => (await json(await fleet.call('/api/health'))).status)
+      .toBe('degraded');
+    expect((await json(await fleet.call('/api/health'))).problems[0]).toContain('is unreachable');
     expect((await json(ready)).checks.ollama.ok).toBe(false);
   });
 
