@@ -74,6 +74,8 @@ async function main(): Promise<number> {
         return await (await import('./cli/demo.js')).demoCommand(parsed, cli, {
           once: (event, listener) => process.once(event, listener),
         });
+      case 'detect':
+        return await (await import('./cli/detect.js')).detectCommand(parsed, cli, process.stdin);
       case 'version':
         cli.stdout(`${VERSION}\n`);
         return 0;

@@ -17,6 +17,7 @@ export const COMMANDS = [
   'submit',
   'jobs',
   'demo',
+  'detect',
   'help',
   'version',
 ] as const;
@@ -102,6 +103,7 @@ const POSITIONALS: Record<CommandName, number> = {
   submit: 0,
   jobs: 1,
   demo: 0,
+  detect: 1,
   help: 1,
   version: 0,
 };

@@ -25,6 +25,7 @@ Commands:
   jobs [ID]          list jobs (--status, --model, --limit), or show one
   sim                an Ollama simulator with a simulated GPU (see the README)
   demo               the simulator and the supervisor together (npm run demo)
+  detect [FILE]      flag the VRAM trouble in a saved Ollama log (a file, or stdin)
   help [command]     this text, or one command's
   version            print the version
 
