@@ -8,6 +8,7 @@ import type { FleetConfig } from './config/load.js';
 import { Engine } from './engine/engine.js';
 import { Errors, FleetError } from './errors.js';
 import { localFleetControl } from './fleet/control.js';
+import { currentModel, type Incident, type LadderOutcome } from './fleet/ladder.js';
 import { LadderStore } from './fleet/ladder-store.js';
 import { startLadderSchedules } from './fleet/schedule.js';
 import { ResourceMonitor } from './gpu/monitor.js';
@@ -20,6 +21,9 @@ import { SqliteJobStore } from './queue/sqlite-store.js';
 import { KnownModels } from './registry/known-models.js';
 import { ModelRegistry } from './registry/registry.js';
 import { VERSION } from './version.js';
+import { DockerClient } from './watch/docker.js';
+import { VramWatcher } from './watch/watcher.js';
+import { reconfigureWorkers } from './workers/reconfigure.js';
 
 export interface Supervisor {
   /** The URL the API listens on. */
@@ -42,11 +46,14 @@ export async function startSupervisor(options: {
   const now = options.now ?? Date.now;
   const stop = new AbortController();
   const fleetLog = log.child({ component: 'fleet' });
+  // Bound below, once Ollama's client and Docker's exist: what follows a ladder's move.
+  let afterTransition: (ladder: string, outcome: LadderOutcome) => void = () => {};
   const ladders = new LadderStore({
     stateDir: config.state_dir,
     ladders: config.ladders,
     log: fleetLog,
     now,
+    onTransition: (ladder, outcome) => afterTransition(ladder, outcome),
   });
   // Write the state as fleet.yaml now describes it, so a changed ladder is settled once.
   const initial = await ladders.sync();
@@ -136,26 +143,80 @@ export async function startSupervisor(options: {
     timeouts: { load: config.ollama.timeouts.load, request: config.ollama.timeouts.request },
     onVramIncident: ({ model, message, at, severity }) => {
       if (severity === 'hard') void registry.raise(model, 1.2);
-      // Every ladder whose current rung is that model counts it.
-      void ladders.read().then(async (snapshot) => {
-        for (const ladder of snapshot.ladders) {
-          if (!sameModel(ladder.models[ladder.current_model_index] as string, model)) continue;
-          const outcome = await ladders.apply(ladder.name, {
-            type: 'incident',
-            incident: {
-              at,
-              kind: severity === 'hard' ? 'ollama_oom' : 'runner_crash',
-              severity,
-              weight: config.detection.weights[severity],
-              evidence: message,
-            },
-          });
-          fleetLog.warn({ ladder: ladder.name, transition: outcome.transition }, outcome.message);
-        }
+      void countIncident(model, {
+        at,
+        kind: severity === 'hard' ? 'ollama_oom' : 'runner_crash',
+        severity,
+        weight: config.detection.weights[severity],
+        evidence: message,
       });
     },
   });
   const engineDone = engine.run(stop.signal);
+
+  /** An incident counts on the ladders whose current rung is its model, else the first. */
+  async function countIncident(model: string | undefined, incident: Incident): Promise<void> {
+    const snapshot = await ladders.read();
+    const named =
+      model === undefined ? [] : snapshot.ladders.filter((l) => sameModel(currentModel(l), model));
+    const targets = named.length > 0 ? named : snapshot.ladders.slice(0, 1);
+    for (const ladder of targets) {
+      const outcome = await ladders.apply(ladder.name, { type: 'incident', incident });
+      fleetLog.warn(
+        { ladder: ladder.name, incident, transition: outcome.transition },
+        outcome.message,
+      );
+    }
+  }
+
+  // A ladder moved: pull the new model if Ollama lacks it, let the old one go, then rewrite
+  // the workers' config and restart them.
+  const docker = new DockerClient();
+  const workersLog = log.child({ component: 'workers' });
+  afterTransition = (ladder, outcome) => {
+    const t = outcome.transition;
+    if (!t) return;
+    void (async () => {
+      const call = {
+        firstByteTimeoutMs: config.ollama.timeouts.load,
+        idleTimeoutMs: config.ollama.timeouts.load,
+      };
+      const installed = monitor.current()?.installed;
+      if (!installed?.some((m) => sameModel(m.name, t.to))) {
+        fleetLog.info({ model: t.to }, `pulling ${t.to} for ladder ${ladder}`);
+        await ollama.call('/api/pull', { model: t.to, stream: false }, call).catch((err: Error) => {
+          fleetLog.error({ err, model: t.to }, `could not pull ${t.to}`);
+        });
+      }
+      await ollama.call('/api/generate', { model: t.from, keep_alive: 0 }, call).catch(() => {});
+      await reconfigureWorkers({
+        workers: config.workers,
+        ladder,
+        defaultLadder: config.ladders[0]?.name as string,
+        model: t.to,
+        docker,
+        log: workersLog,
+      });
+    })();
+  };
+
+  const watcher = new VramWatcher({
+    docker,
+    target: config.ollama.container,
+    detection: config.detection,
+    log: log.child({ component: 'watch' }),
+    now,
+    onIncident: (incident, model) => {
+      void countIncident(model, {
+        at: incident.at,
+        kind: incident.kind,
+        severity: incident.severity,
+        weight: incident.weight,
+        evidence: incident.evidence,
+      });
+    },
+  });
+  const watcherDone = watcher.run(stop.signal);
 
   let closing = false;
   const fleet = localFleetControl(ladders, 'api', now);
@@ -182,7 +243,12 @@ export async function startSupervisor(options: {
     },
     problems: () => {
       const snapshot = monitor.current();
-      return snapshot && !snapshot.ollama.reachable ? [`Ollama: ${snapshot.ollama.error}`] : [];
+      const problems =
+        snapshot && !snapshot.ollama.reachable ? [`Ollama: ${snapshot.ollama.error}`] : [];
+      const watch = watcher.status();
+      if (watch.state !== 'following')
+        problems.push(`log watcher: ${watch.problem ?? watch.state}`);
+      return problems;
     },
     stats: {
       store,
@@ -190,13 +256,14 @@ export async function startSupervisor(options: {
       snapshot: async () => monitor.current() ?? (await monitor.refresh()),
       estimate: (model, numCtx) => registry.estimate(model, numCtx === undefined ? {} : { numCtx }),
       engineState: () => engine.state,
+      watchState: () => watcher.status(),
     },
   });
   try {
     await app.listen({ host: config.api.host, port: config.api.port });
   } catch (err) {
     stop.abort();
-    await Promise.allSettled([app.close(), engineDone, monitorDone]);
+    await Promise.allSettled([app.close(), engineDone, monitorDone, watcherDone]);
     await store.close();
     const code = (err as NodeJS.ErrnoException).code;
     const why =
@@ -227,6 +294,7 @@ export async function startSupervisor(options: {
         const steps: [string, () => Promise<unknown>][] = [
           ['engine', () => engineDone],
           ['monitor', () => monitorDone],
+          ['watcher', () => watcherDone],
           ['clients', async () => events.closeAll()],
           ['api', () => app.close()],
           ['store', () => store.close()],

@@ -27,6 +27,8 @@ export interface LadderStoreOptions {
   ladders: readonly LadderConfig[];
   log: Logger;
   now: () => number;
+  /** Told after every transition is on disk, whoever made it (policy, CLI, API, schedule). */
+  onTransition?: (ladder: string, outcome: LadderOutcome) => void;
 }
 
 export interface LadderSnapshot {
@@ -85,6 +87,7 @@ export class LadderStore {
       );
       loaded.configured[index] = outcome.state;
       await this.#write(loaded);
+      if (outcome.transition) this.#options.onTransition?.(ladder.name, outcome);
       return outcome;
     });
   }

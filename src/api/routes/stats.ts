@@ -13,6 +13,7 @@ export interface StatsOptions {
   snapshot: () => Promise<ResourceSnapshot>;
   estimate: (model: string, numCtx?: number) => Estimate;
   engineState: () => string;
+  watchState: () => unknown;
 }
 
 export function resourcesView(snapshot: ResourceSnapshot, estimate: StatsOptions['estimate']) {
@@ -47,6 +48,7 @@ export function statsRoutes(app: FastifyInstance, options: StatsOptions): void {
         })),
       },
       engine: { state: options.engineState() },
+      watch: options.watchState(),
     };
   });
 

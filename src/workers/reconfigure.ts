@@ -1,0 +1,54 @@
+/**
+ * After a ladder moves: every worker bound to it gets the new model in its config file, then
+ * its labelled containers are restarted so they read it.
+ */
+import type { WorkerConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { DockerClient } from '../watch/docker.js';
+import { restartLabelled } from './restart.js';
+import { rewriteWorkerConfig } from './rewrite.js';
+
+export interface WorkerOutcome {
+  worker: string;
+  config_changed: boolean;
+  restarted: string[];
+  error?: string;
+}
+
+export async function reconfigureWorkers(options: {
+  workers: readonly WorkerConfig[];
+  /** The ladder that moved, and the name of the first ladder (the default binding). */
+  ladder: string;
+  defaultLadder: string;
+  model: string;
+  docker: DockerClient | undefined;
+  log: Logger;
+}): Promise<WorkerOutcome[]> {
+  const bound = options.workers.filter(
+    (w) => (w.ladder ?? options.defaultLadder) === options.ladder,
+  );
+  const outcomes: WorkerOutcome[] = [];
+  for (const worker of bound) {
+    const log = options.log.child({ worker: worker.name });
+    const outcome: WorkerOutcome = { worker: worker.name, config_changed: false, restarted: [] };
+    try {
+      if (worker.config)
+        outcome.config_changed = (await rewriteWorkerConfig(worker.config, options.model)).changed;
+      if (worker.action !== 'none') {
+        if (!options.docker) throw new Error('no Docker client to restart workers with');
+        if (worker.action === 'recreate')
+          log.warn('action recreate is not built yet; restarting instead');
+        outcome.restarted = (await restartLabelled(options.docker, worker.label, log)).restarted;
+      }
+      log.info(
+        { model: options.model, ...outcome },
+        `worker ${worker.name} now runs ${options.model}`,
+      );
+    } catch (err) {
+      outcome.error = (err as Error).message;
+      log.error({ err }, `could not reconfigure worker ${worker.name}`);
+    }
+    outcomes.push(outcome);
+  }
+  return outcomes;
+}
