@@ -25,7 +25,7 @@ export class VramWatcher {
   readonly #follower: LogFollower;
   #incidents = 0;
 
-  constructor(private readonly options: WatcherOptions) {
+  constructor(options: WatcherOptions) {
     const detect = compileDetector(options.detection.patterns);
     const collapse = new IncidentCollapser(
       options.detection.merge_within,
