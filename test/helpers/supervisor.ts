@@ -34,12 +34,14 @@ export async function startTestSupervisor(options: {
   token?: string;
   /** Read GPU telemetry from the simulator at ollamaUrl with the fake nvidia-smi. */
   telemetry?: boolean;
+  /** The container whose logs the watcher follows (ollama.container). */
+  container?: string;
 }): Promise<TestSupervisor> {
   const dir = await tempDir();
   const file = path.join(dir, 'fleet.yaml');
   await writeFile(
     file,
-    `ollama:\n  url: ${options.ollamaUrl}\n  timeouts: { connect: 2s }\napi:\n  host: 127.0.0.1\n  port: 0\n${options.token ? `  token: ${options.token}\n` : ''}state_dir: ./state\n${options.telemetry ? `gpu:\n  nvidia_smi: ${fakeNvidiaSmi(options.ollamaUrl)}\n  poll_interval: 200ms\n` : 'gpu:\n  nvidia_smi: /nonexistent/nvidia-smi\n'}${options.yaml ?? ''}`,
+    `ollama:\n  url: ${options.ollamaUrl}\n  timeouts: { connect: 2s }\n${options.container ? `  container: ${options.container}\n` : ''}api:\n  host: 127.0.0.1\n  port: 0\n${options.token ? `  token: ${options.token}\n` : ''}state_dir: ./state\n${options.telemetry ? `gpu:\n  nvidia_smi: ${fakeNvidiaSmi(options.ollamaUrl)}\n  poll_interval: 200ms\n` : 'gpu:\n  nvidia_smi: /nonexistent/nvidia-smi\n'}${options.yaml ?? ''}`,
   );
   const { config } = await loadConfig({ path: file });
   const capture = captureLogger('info');
