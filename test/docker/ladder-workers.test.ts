@@ -57,7 +57,7 @@ describe('VRAM trouble in the Ollama log steps the ladder down and restarts the 
       'fleet-test/busybox:1',
       'sh',
       '-c',
-      'cat /config/worker.json; exec sleep 3600',
+      "cat /config/worker.json; trap 'exit 0' TERM; sleep 3600 & wait",
     );
     await runContainer(worker, 'exec sleep 3600');
     const workerStarted = await startedAt(`${worker}-labelled`);
@@ -74,7 +74,7 @@ describe('VRAM trouble in the Ollama log steps the ladder down and restarts the 
         watch: { state: string; container?: string };
       };
     await expect
-      .poll(async () => (await stats()).watch.state, { timeout: 20_000 })
+      .poll(async () => (await stats()).watch.state, { timeout: 60_000 })
       .toBe('following');
     expect((await stats()).watch.container).toBe(ollama);
 
@@ -86,11 +86,11 @@ describe('VRAM trouble in the Ollama log steps the ladder down and restarts the 
       await docker('exec', ollama, 'sh', '-c', `(${script}) 2>/proc/1/fd/2`);
       if (block < 2)
         await expect
-          .poll(async () => (await state()).vram_error_count, { timeout: 10_000 })
+          .poll(async () => (await state()).vram_error_count, { timeout: 30_000 })
           .toBe(block + 1);
     }
     await expect
-      .poll(async () => (await state()).current_model, { timeout: 10_000 })
+      .poll(async () => (await state()).current_model, { timeout: 30_000 })
       .toBe('phi3:mini');
     const file = await state();
     expect(file.ladders.main.history.at(-1)).toMatchObject({
@@ -102,13 +102,13 @@ describe('VRAM trouble in the Ollama log steps the ladder down and restarts the 
 
     // The worker: config rewritten byte for byte but the model, container restarted and reading it.
     await expect
-      .poll(() => readFile(configFile, 'utf8'), { timeout: 20_000 })
+      .poll(() => readFile(configFile, 'utf8'), { timeout: 60_000 })
       .toBe(original.replace('llama3.2:3b', 'phi3:mini'));
     await expect
-      .poll(() => startedAt(`${worker}-labelled`), { timeout: 20_000 })
+      .poll(() => startedAt(`${worker}-labelled`), { timeout: 60_000 })
       .not.toBe(workerStarted);
     await expect
-      .poll(() => docker('logs', `${worker}-labelled`), { timeout: 10_000 })
+      .poll(() => docker('logs', `${worker}-labelled`), { timeout: 30_000 })
       .toContain('"model": "phi3:mini"');
     expect(await startedAt(worker)).toBe(impostorStarted);
     expect(
