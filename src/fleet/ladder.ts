@@ -39,6 +39,13 @@ export interface LadderState {
   readonly cooldown_until: number | null;
   /** The latest transitions, oldest first, at most HISTORY_LIMIT. */
   readonly history: readonly Transition[];
+  /**
+   * After a step up, for one window: hard VRAM trouble sends the ladder straight back to
+   * `from_index`, cooldown or not.
+   */
+  readonly probation?: { until: number; from_index: number } | null;
+  /** After a step up that failed its probation: scheduled step-ups wait until `until`. */
+  readonly upgrade_hold?: { until: number; backoff_ms: number } | null;
   readonly updated_at: number;
 }
 
@@ -81,6 +88,8 @@ export function initialLadderState(
     incidents: [],
     cooldown_until: null,
     history: [],
+    probation: null,
+    upgrade_hold: null,
     updated_at: now,
   };
 }
@@ -91,7 +100,19 @@ export function applyLadderEvent(
   policy: LadderPolicy,
   now: number,
 ): LadderOutcome {
-  const fresh = withIncidentsSince(state, now - policy.window);
+  const fresh = settleProbation(withIncidentsSince(state, now - policy.window), now);
+  if (
+    (event.type === 'upgrade' || event.type === 'reset') &&
+    event.source === 'schedule' &&
+    fresh.upgrade_hold &&
+    now < fresh.upgrade_hold.until
+  ) {
+    throw new FleetError(
+      Errors.FLEET_ERR_LADDER_HELD,
+      `ladder ${state.name}: the scheduled ${event.type} waits until ${new Date(fresh.upgrade_hold.until).toISOString()}, because the last step up brought VRAM trouble`,
+      { details: { ladder: state.name, until: fresh.upgrade_hold.until } },
+    );
+  }
   switch (event.type) {
     case 'downgrade':
     case 'upgrade': {
@@ -144,12 +165,39 @@ export function applyLadderEvent(
   }
 }
 
+/** A probation that ran out without trouble: the step up held, and so does the next one. */
+function settleProbation(state: LadderState, now: number): LadderState {
+  if (!state.probation || now < state.probation.until) return state;
+  return { ...state, probation: null, upgrade_hold: null };
+}
+
+/** First backoff after a failed step up; it doubles each time, up to a week. */
+const FIRST_HOLD_WINDOWS = 6;
+const MAX_HOLD_MS = 7 * 86_400_000;
+
 function countIncident(
   state: LadderState,
   incident: Incident,
   policy: LadderPolicy,
   now: number,
 ): LadderOutcome {
+  if (state.probation && now < state.probation.until && incident.severity === 'hard') {
+    const backoff = state.upgrade_hold
+      ? Math.min(MAX_HOLD_MS, state.upgrade_hold.backoff_ms * 2)
+      : policy.window * FIRST_HOLD_WINDOWS;
+    const back = move(
+      state,
+      state.probation.from_index,
+      'policy',
+      `${incident.kind} soon after stepping up: back to ${state.models[state.probation.from_index]}; the next scheduled step up waits ${Math.round(backoff / 60_000)} min`,
+      policy,
+      now,
+    );
+    return {
+      ...back,
+      state: { ...back.state, upgrade_hold: { until: now + backoff, backoff_ms: backoff } },
+    };
+  }
   if (state.cooldown_until !== null && now < state.cooldown_until) {
     const left = Math.ceil((state.cooldown_until - now) / 1000);
     return {
@@ -206,6 +254,11 @@ function move(
       incidents: [],
       cooldown_until: policy.cooldown > 0 ? now + policy.cooldown : null,
       history,
+      // A step up is on probation for one window; a step down ends any probation.
+      probation:
+        to < state.current_model_index
+          ? { until: now + policy.window, from_index: state.current_model_index }
+          : null,
       updated_at: now,
     },
     transition,

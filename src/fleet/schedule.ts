@@ -30,7 +30,10 @@ export function startLadderSchedules(options: {
           log.info({ transition: outcome.transition }, outcome.message);
         } catch (err) {
           // At the top already: the schedule has nothing to do, which is not an error.
-          if (isFleetError(err) && err.exitCode === 1 && err.code === 'FLEET_ERR_LADDER_AT_TOP') {
+          if (
+            isFleetError(err) &&
+            (err.code === 'FLEET_ERR_LADDER_AT_TOP' || err.code === 'FLEET_ERR_LADDER_HELD')
+          ) {
             log.info(err.message);
           } else {
             log.error({ err }, `scheduled ${schedule.action} failed`);

@@ -41,6 +41,14 @@ const ladderEntrySchema = z
     incidents: z.array(incidentSchema),
     cooldown_until: isoTime.nullable(),
     history: z.array(transitionSchema),
+    probation: z
+      .object({ until: isoTime, from_index: z.number().int().nonnegative() })
+      .nullable()
+      .optional(),
+    upgrade_hold: z
+      .object({ until: isoTime, backoff_ms: z.number().positive() })
+      .nullable()
+      .optional(),
     updated_at: isoTime,
   })
   .refine((l) => l.current_model_index < l.models.length, {
@@ -101,6 +109,12 @@ export function decodeStateFile(
       incidents: entry.incidents.map((i) => ({ ...i, at: Date.parse(i.at) })),
       cooldown_until: entry.cooldown_until === null ? null : Date.parse(entry.cooldown_until),
       history: entry.history.map((t) => ({ ...t, at: Date.parse(t.at) })),
+      probation: entry.probation
+        ? { until: Date.parse(entry.probation.until), from_index: entry.probation.from_index }
+        : null,
+      upgrade_hold: entry.upgrade_hold
+        ? { until: Date.parse(entry.upgrade_hold.until), backoff_ms: entry.upgrade_hold.backoff_ms }
+        : null,
       updated_at: Date.parse(entry.updated_at),
     });
   }
@@ -159,6 +173,12 @@ export function encodeStateFile(ladders: readonly LadderState[], now: number): s
           incidents: l.incidents.map((i) => ({ ...i, at: iso(i.at) })),
           cooldown_until: l.cooldown_until === null ? null : iso(l.cooldown_until),
           history: l.history.map((t) => ({ ...t, at: iso(t.at) })),
+          probation: l.probation
+            ? { until: iso(l.probation.until), from_index: l.probation.from_index }
+            : null,
+          upgrade_hold: l.upgrade_hold
+            ? { until: iso(l.upgrade_hold.until), backoff_ms: l.upgrade_hold.backoff_ms }
+            : null,
           updated_at: iso(l.updated_at),
         },
       ]),

@@ -183,6 +183,74 @@ describe('incidents and policy', () => {
   });
 });
 
+describe('stepping up on probation', () => {
+  const down = () => {
+    let state = fresh();
+    state = step(state, { type: 'downgrade', source: 'policy' }, T0).state;
+    return state;
+  };
+
+  it('hard trouble soon after a step up goes straight back down, cooldown or not, and holds the schedule', () => {
+    const up = step(
+      down(),
+      { type: 'upgrade', source: 'schedule' },
+      T0 + POLICY.cooldown + 1,
+    ).state;
+    expect(currentModel(up)).toBe('llama3.2:3b');
+    const at = T0 + POLICY.cooldown + 60_000;
+    const out = step(up, oom(at), at);
+    expect(currentModel(out.state)).toBe('phi3:mini');
+    expect(out.transition).toMatchObject({
+      source: 'policy',
+      from: 'llama3.2:3b',
+      to: 'phi3:mini',
+    });
+    expect(out.transition?.reason).toContain('soon after stepping up');
+    expect(out.state.upgrade_hold).toEqual({
+      until: at + POLICY.window * 6,
+      backoff_ms: POLICY.window * 6,
+    });
+    expect(() => step(out.state, { type: 'upgrade', source: 'schedule' }, at + 1000)).toThrow(
+      expect.objectContaining({ code: 'FLEET_ERR_LADDER_HELD' }),
+    );
+    // An operator may still step up by hand.
+    expect(currentModel(step(out.state, { type: 'upgrade', source: 'cli' }, at + 1000).state)).toBe(
+      'llama3.2:3b',
+    );
+  });
+
+  it('backs off twice as long after each failed step up', () => {
+    let state = step(down(), { type: 'upgrade', source: 'schedule' }, T0 + 1).state;
+    state = step(state, oom(T0 + 2), T0 + 2).state;
+    const firstHold = state.upgrade_hold?.backoff_ms as number;
+    const later = (state.upgrade_hold?.until as number) + 1;
+    state = step(state, { type: 'upgrade', source: 'schedule' }, later).state;
+    state = step(state, oom(later + 1), later + 1).state;
+    expect(state.upgrade_hold?.backoff_ms).toBe(firstHold * 2);
+  });
+
+  it('a step up that passes its window stays, and clears the backoff', () => {
+    let state = step(down(), { type: 'upgrade', source: 'schedule' }, T0 + 1).state;
+    state = step(state, oom(T0 + 2), T0 + 2).state;
+    const later = (state.upgrade_hold?.until as number) + 1;
+    state = step(state, { type: 'upgrade', source: 'schedule' }, later).state;
+    const calm = later + POLICY.window + POLICY.cooldown + 1;
+    const out = step(state, oom(calm), calm);
+    expect(currentModel(out.state)).toBe('llama3.2:3b');
+    expect(out.state.incidents).toHaveLength(1);
+    expect(out.state.upgrade_hold).toBeNull();
+  });
+
+  it('soft trouble during probation is counted as usual', () => {
+    const up = step(down(), { type: 'upgrade', source: 'schedule' }, T0 + 1).state;
+    const soft: LadderEvent = {
+      type: 'incident',
+      incident: { at: T0 + 2, kind: 'vram_not_recovered', severity: 'soft', weight: 0.25 },
+    };
+    expect(step(up, soft, T0 + 2).transition).toBeNull();
+  });
+});
+
 describe('a ladder changed in fleet.yaml', () => {
   const at = (index: number) => ({ ...fresh(), current_model_index: index });
 
