@@ -202,11 +202,16 @@ const workerSchema = z.strictObject({
   /** The ladder whose current model this worker runs; the first ladder when left out. */
   ladder: ladderName.optional(),
   /** Only containers carrying this label are ever restarted or recreated. */
-  label: labelSelector,
+  label: labelSelector.optional(),
   config: workerConfigFile.optional(),
   action: z.enum(['restart', 'recreate', 'none']).default('restart'),
   /** recreate: the environment variable that names the model. */
   env: z.string().min(1).optional(),
+  /**
+   * A command to run after the config is rewritten (for workers that are not containers);
+   * it gets FLEET_MODEL, FLEET_LADDER and FLEET_WORKER in its environment.
+   */
+  command: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
 });
 
 const schedulerSchema = z.strictObject({
@@ -284,6 +289,12 @@ export const fleetConfigSchema = z
     config.workers.forEach((worker, i) => {
       if (worker.ladder !== undefined && !ladderNames.has(worker.ladder)) {
         push(['workers', i, 'ladder'], `no ladder is named "${worker.ladder}"`);
+      }
+      if (worker.action !== 'none' && worker.label === undefined) {
+        push(
+          ['workers', i, 'label'],
+          `action ${worker.action} needs \`label\`: only labelled containers are touched`,
+        );
       }
       if (worker.action === 'recreate' && worker.env === undefined && worker.config === undefined) {
         push(

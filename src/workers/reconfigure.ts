@@ -2,6 +2,7 @@
  * After a ladder moves: every worker bound to it gets the new model in its config file, then
  * its labelled containers are restarted so they read it.
  */
+import { execa } from 'execa';
 import type { WorkerConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { DockerClient } from '../watch/docker.js';
@@ -12,8 +13,11 @@ export interface WorkerOutcome {
   worker: string;
   config_changed: boolean;
   restarted: string[];
+  command_output?: string;
   error?: string;
 }
+
+const COMMAND_TIMEOUT_MS = 60_000;
 
 export async function reconfigureWorkers(options: {
   workers: readonly WorkerConfig[];
@@ -34,11 +38,26 @@ export async function reconfigureWorkers(options: {
     try {
       if (worker.config)
         outcome.config_changed = (await rewriteWorkerConfig(worker.config, options.model)).changed;
-      if (worker.action !== 'none') {
+      if (worker.action !== 'none' && worker.label !== undefined) {
         if (!options.docker) throw new Error('no Docker client to restart workers with');
         if (worker.action === 'recreate')
           log.warn('action recreate is not built yet; restarting instead');
         outcome.restarted = (await restartLabelled(options.docker, worker.label, log)).restarted;
+      }
+      if (worker.command !== undefined) {
+        const [file, ...args] =
+          typeof worker.command === 'string'
+            ? worker.command.split(/\s+/).filter(Boolean)
+            : worker.command;
+        const result = await execa(file as string, args, {
+          timeout: COMMAND_TIMEOUT_MS,
+          env: {
+            FLEET_MODEL: options.model,
+            FLEET_LADDER: options.ladder,
+            FLEET_WORKER: worker.name,
+          },
+        });
+        outcome.command_output = String(result.stdout).slice(0, 500);
       }
       log.info(
         { model: options.model, ...outcome },
