@@ -36,6 +36,8 @@ const PRUNE_EVERY_MS = 3_600_000;
 /** /api/ps is cheap: read it every second between nvidia-smi polls. */
 const OLLAMA_POLL_MS = 1_000;
 const NVIDIA_SMI_TIMEOUT_MS = 10_000;
+/** How often "the current rung no longer fits" may count as an incident. */
+const TELEMETRY_INCIDENT_EVERY_MS = 60_000;
 
 export async function startSupervisor(options: {
   config: FleetConfig;
@@ -217,6 +219,38 @@ export async function startSupervisor(options: {
     },
   });
   const watcherDone = watcher.run(stop.signal);
+
+  // Ladders with downgrade.on_telemetry: when the card can no longer hold the current rung
+  // (other processes took the room), that counts toward the threshold before any OOM does.
+  const telemetryNoted = new Map<string, number>();
+  monitor.subscribe((snapshot) => {
+    if (!snapshot.telemetry.available) return;
+    const usable =
+      (snapshot.totals.total ?? 0) - snapshot.gpus.reduce((sum, g) => sum + (g.external ?? 0), 0);
+    void ladders.read().then(async (state) => {
+      for (const ladder of state.ladders) {
+        const policy = config.ladders.find((l) => l.name === ladder.name);
+        if (!policy?.downgrade.on_telemetry) continue;
+        const model = currentModel(ladder);
+        const need = registry.estimate(model).bytes;
+        if (need === undefined || need <= usable) continue;
+        const last = telemetryNoted.get(ladder.name) ?? 0;
+        if (snapshot.at - last < TELEMETRY_INCIDENT_EVERY_MS) continue;
+        telemetryNoted.set(ladder.name, snapshot.at);
+        const outcome = await ladders.apply(ladder.name, {
+          type: 'incident',
+          incident: {
+            at: snapshot.at,
+            kind: 'telemetry_no_fit',
+            severity: 'soft',
+            weight: config.detection.weights.soft,
+            evidence: `${model} needs about ${Math.round(need / 2 ** 20)} MiB; the GPU has ${Math.round(usable / 2 ** 20)} MiB left beside other processes`,
+          },
+        });
+        fleetLog.warn({ ladder: ladder.name, transition: outcome.transition }, outcome.message);
+      }
+    });
+  });
 
   let closing = false;
   const fleet = localFleetControl(ladders, 'api', now);

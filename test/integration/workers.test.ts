@@ -39,3 +39,25 @@ describe('workers that are not containers', () => {
     });
   });
 });
+
+describe('telemetry-driven step down (downgrade.on_telemetry)', () => {
+  it('when other processes leave too little room for the current rung, that counts as an incident', async () => {
+    const sim = await startTestSim({ vramMib: 8192 });
+    await sim.post('/sim/pressure', { mib: 6000 });
+    const fleet = await startTestSupervisor({
+      ollamaUrl: sim.url,
+      telemetry: true,
+      yaml: 'ladders:\n  - name: main\n    models: [llama3.2:3b, qwen2.5:0.5b]\n    downgrade: { after_incidents: 0.25, on_telemetry: true }\n',
+    });
+    await expect
+      .poll(async () => (await json(await fleet.call('/api/fleet'))).ladders[0].current_model, {
+        timeout: 20_000,
+      })
+      .toBe('qwen2.5:0.5b');
+    const ladder = (await json(await fleet.call('/api/fleet'))).ladders[0];
+    expect(ladder.history.at(-1)).toMatchObject({
+      source: 'policy',
+      reason: expect.stringContaining('telemetry_no_fit'),
+    });
+  });
+});
