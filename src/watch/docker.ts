@@ -96,6 +96,86 @@ export class DockerClient {
   async restart(id: string, timeoutSeconds: number): Promise<void> {
     await this.#docker.getContainer(id).restart({ t: timeoutSeconds });
   }
+
+  /**
+   * Recreates a container with one environment variable changed, keeping what `docker run`
+   * gave it: host config (GPU device requests, binds, mounts, restart policy), labels, networks
+   * and name. The image's own ENV and labels are left to the image, as watchtower does, so the
+   * old image's values are not frozen in. The old container is renamed aside until the new one
+   * runs, then removed; on failure it is put back.
+   */
+  async recreate(
+    id: string,
+    variable: string,
+    value: string,
+  ): Promise<{ id: string; name: string }> {
+    const old = this.#docker.getContainer(id);
+    const info = await old.inspect();
+    const name = info.Name.replace(/^\//, '');
+    const image = await this.#docker
+      .getImage(info.Image)
+      .inspect()
+      .catch(() => undefined);
+    const imageEnv = new Set(image?.Config?.Env ?? []);
+    const imageLabels = image?.Config?.Labels ?? {};
+    const env = (info.Config.Env ?? []).filter(
+      (e) => !imageEnv.has(e) && !e.startsWith(`${variable}=`),
+    );
+    env.push(`${variable}=${value}`);
+    const labels = Object.fromEntries(
+      Object.entries(info.Config.Labels ?? {}).filter(([k, v]) => imageLabels[k] !== v),
+    );
+    const networks = Object.entries(info.NetworkSettings.Networks ?? {});
+    const [firstNetwork] = networks;
+    const options: Docker.ContainerCreateOptions = {
+      name,
+      Image: info.Config.Image,
+      Env: env,
+      Labels: labels,
+      ...(info.Config.Cmd ? { Cmd: info.Config.Cmd } : {}),
+      ...(info.Config.Entrypoint ? { Entrypoint: info.Config.Entrypoint as string[] } : {}),
+      ...(info.Config.WorkingDir ? { WorkingDir: info.Config.WorkingDir } : {}),
+      ...(info.Config.User ? { User: info.Config.User } : {}),
+      Tty: info.Config.Tty,
+      OpenStdin: info.Config.OpenStdin,
+      HostConfig: info.HostConfig,
+      ...(firstNetwork &&
+      info.HostConfig.NetworkMode !== 'host' &&
+      info.HostConfig.NetworkMode !== 'none'
+        ? {
+            NetworkingConfig: {
+              EndpointsConfig: { [firstNetwork[0]]: { Aliases: firstNetwork[1].Aliases ?? [] } },
+            },
+          }
+        : {}),
+    };
+    const aside = `${name}-fleet-old-${Date.now()}`;
+    const wasRunning = info.State.Running;
+    // A GPU worker must stop before its replacement starts: both would hold VRAM.
+    if (wasRunning)
+      await old.stop({ t: 10 }).catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 304) throw err;
+      });
+    await old.rename({ name: aside });
+    let created: Docker.Container | undefined;
+    try {
+      created = await this.#docker.createContainer(options);
+      for (const [network, endpoint] of networks.slice(1)) {
+        await this.#docker
+          .getNetwork(network)
+          .connect({ Container: created.id, EndpointConfig: { Aliases: endpoint.Aliases ?? [] } });
+      }
+      await created.start();
+    } catch (err) {
+      // Put the old one back as it was.
+      if (created) await created.remove({ force: true }).catch(() => {});
+      await old.rename({ name });
+      if (wasRunning) await old.start().catch(() => {});
+      throw err;
+    }
+    await old.remove({ force: true });
+    return { id: created.id, name };
+  }
 }
 
 function hostOptions(host: string): Docker.DockerOptions {

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import type { WorkerConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { DockerClient } from '../watch/docker.js';
-import { restartLabelled } from './restart.js';
+import { recreateLabelled, restartLabelled } from './restart.js';
 import { rewriteWorkerConfig } from './rewrite.js';
 
 export interface WorkerOutcome {
@@ -40,9 +40,13 @@ export async function reconfigureWorkers(options: {
         outcome.config_changed = (await rewriteWorkerConfig(worker.config, options.model)).changed;
       if (worker.action !== 'none' && worker.label !== undefined) {
         if (!options.docker) throw new Error('no Docker client to restart workers with');
-        if (worker.action === 'recreate')
-          log.warn('action recreate is not built yet; restarting instead');
-        outcome.restarted = (await restartLabelled(options.docker, worker.label, log)).restarted;
+        if (worker.action === 'recreate' && worker.env !== undefined) {
+          outcome.restarted = (
+            await recreateLabelled(options.docker, worker.label, worker.env, options.model, log)
+          ).restarted;
+        } else {
+          outcome.restarted = (await restartLabelled(options.docker, worker.label, log)).restarted;
+        }
       }
       if (worker.command !== undefined) {
         const [file, ...args] =

@@ -27,3 +27,21 @@ export async function restartLabelled(
   }
   return { restarted };
 }
+
+/** Recreates the labelled containers with `variable` set to the new model (opt-in). */
+export async function recreateLabelled(
+  docker: DockerClient,
+  label: string,
+  variable: string,
+  model: string,
+  log: Logger,
+): Promise<{ restarted: string[] }> {
+  const containers = await docker.listByLabel(label);
+  const restarted: string[] = [];
+  for (const container of containers) {
+    const fresh = await docker.recreate(container.id, variable, model);
+    restarted.push(fresh.name);
+    log.info({ container: fresh.name, label, env: `${variable}=${model}` }, 'recreated worker');
+  }
+  return { restarted };
+}
