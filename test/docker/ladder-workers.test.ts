@@ -41,23 +41,11 @@ describe('VRAM trouble in the Ollama log steps the ladder down and restarts the 
       'echo "time=2025-07-30T10:53:49.801Z level=INFO source=routes.go:1350 msg=\\"Listening on [::]:11434 (version 0.11.0)\\""; exec sleep 3600',
     );
     // The worker reads its config folder at start; an impostor has the worker's name but no label.
-    await docker(
-      'run',
-      '-d',
-      '--network',
-      'none',
-      '--name',
+    await runContainer(
       `${worker}-labelled`,
-      '--label',
-      'ollama-fleet.test=1',
-      '--label',
-      label,
-      '-v',
-      `${shared}/config:/config`,
-      'fleet-test/busybox:1',
-      'sh',
-      '-c',
       "cat /config/worker.json; trap 'exit 0' TERM; sleep 3600 & wait",
+      [label],
+      ['-v', `${shared}/config:/config`],
     );
     await runContainer(worker, 'exec sleep 3600');
     const workerStarted = await startedAt(`${worker}-labelled`);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DockerClient } from '../../src/watch/docker.js';
 import { recreateLabelled } from '../../src/workers/restart.js';
-import { BUSYBOX, docker, dockerHost, TEST_LABEL } from '../helpers/docker.js';
+import { docker, dockerHost, runContainer } from '../helpers/docker.js';
 import { captureLogger } from '../helpers/log.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -23,44 +23,13 @@ describe('recreating workers with a new model in their environment', () => {
     await writeFile(path.join(shared, 'note.txt'), 'kept\n');
     const name = `fleet-recreate-${id}`;
     const script = "echo MODEL=$MODEL; cat /data/note.txt; trap 'exit 0' TERM; sleep 3600 & wait";
-    await docker(
-      'run',
-      '-d',
-      '--network',
-      'none',
-      '--name',
+    await runContainer(
       name,
-      '--label',
-      TEST_LABEL,
-      '--label',
-      label,
-      '-e',
-      'MODEL=llama3.2:3b',
-      '-e',
-      'OTHER=1',
-      '-v',
-      `${shared}:/data`,
-      BUSYBOX,
-      'sh',
-      '-c',
       script,
+      [label],
+      ['-e', 'MODEL=llama3.2:3b', '-e', 'OTHER=1', '-v', `${shared}:/data`],
     );
-    await docker(
-      'run',
-      '-d',
-      '--network',
-      'none',
-      '--name',
-      `${name}-unlabelled`,
-      '--label',
-      TEST_LABEL,
-      '-e',
-      'MODEL=llama3.2:3b',
-      BUSYBOX,
-      'sh',
-      '-c',
-      'exec sleep 3600',
-    );
+    await runContainer(`${name}-unlabelled`, 'exec sleep 3600', [], ['-e', 'MODEL=llama3.2:3b']);
     const before = await docker('inspect', '-f', '{{.Id}}', name);
     const untouched = await docker(
       'inspect',

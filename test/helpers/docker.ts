@@ -44,6 +44,8 @@ export async function runContainer(
   name: string,
   script: string,
   labels: string[] = [],
+  /** More `docker run` flags: `-e`, `-v`, ... */
+  extra: string[] = [],
 ): Promise<string> {
   const labelArgs = [TEST_LABEL, ...labels].flatMap((l) => ['--label', l]);
   return docker(
@@ -54,6 +56,7 @@ export async function runContainer(
     '--name',
     name,
     ...labelArgs,
+    ...extra,
     BUSYBOX,
     'sh',
     '-c',
