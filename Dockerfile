@@ -1,0 +1,31 @@
+# ollama-fleet: the supervisor (`fleet serve`) in a container.
+# Build stage: dev dependencies and the TypeScript build (better-sqlite3 compiles here).
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+# Run stage: production dependencies and the built app only.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    FLEET_STATE_DIR=/var/lib/fleet
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json fleet.yaml ./
+COPY bin ./bin
+# State (ladders, jobs, learned VRAM) lives in a volume, owned by the unprivileged user.
+RUN mkdir -p /var/lib/fleet /etc/fleet && chown -R node:node /var/lib/fleet
+VOLUME ["/var/lib/fleet"]
+USER node
+EXPOSE 5001
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:5001/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["serve", "--config", "/etc/fleet/fleet.yaml"]
