@@ -8,7 +8,12 @@ import type { FleetConfig } from './config/load.js';
 import { Engine } from './engine/engine.js';
 import { Errors, FleetError } from './errors.js';
 import { localFleetControl } from './fleet/control.js';
-import { currentModel, type Incident, type LadderOutcome } from './fleet/ladder.js';
+import {
+  currentModel,
+  type Incident,
+  type LadderOutcome,
+  type LadderState,
+} from './fleet/ladder.js';
 import { LadderStore } from './fleet/ladder-store.js';
 import { startLadderSchedules } from './fleet/schedule.js';
 import { ResourceMonitor } from './gpu/monitor.js';
@@ -38,6 +43,7 @@ const OLLAMA_POLL_MS = 1_000;
 const NVIDIA_SMI_TIMEOUT_MS = 10_000;
 /** How often "the current rung no longer fits" may count as an incident. */
 const TELEMETRY_INCIDENT_EVERY_MS = 60_000;
+const LADDER_CACHE_MS = 1_000;
 
 export async function startSupervisor(options: {
   config: FleetConfig;
@@ -48,6 +54,14 @@ export async function startSupervisor(options: {
   const now = options.now ?? Date.now;
   const stop = new AbortController();
   const fleetLog = log.child({ component: 'fleet' });
+  // The engine resolves aliases every loop: read the state file at most once a second, and
+  // at once after a transition.
+  let ladderCache: { at: number; value: LadderState[] } | undefined;
+  const currentLadders = async (): Promise<LadderState[]> => {
+    if (!ladderCache || now() - ladderCache.at > LADDER_CACHE_MS)
+      ladderCache = { at: now(), value: (await ladders.read()).ladders };
+    return ladderCache.value;
+  };
   // Bound below, once Ollama's client and Docker's exist: what follows a ladder's move.
   let afterTransition: (ladder: string, outcome: LadderOutcome) => void = () => {};
   const ladders = new LadderStore({
@@ -55,7 +69,10 @@ export async function startSupervisor(options: {
     ladders: config.ladders,
     log: fleetLog,
     now,
-    onTransition: (ladder, outcome) => afterTransition(ladder, outcome),
+    onTransition: (ladder, outcome) => {
+      ladderCache = undefined;
+      afterTransition(ladder, outcome);
+    },
   });
   // Write the state as fleet.yaml now describes it, so a changed ladder is settled once.
   const initial = await ladders.sync();
@@ -137,7 +154,7 @@ export async function startSupervisor(options: {
     vramTotal,
     marginBytes: config.gpu.safety_margin_mib * 2 ** 20,
     now,
-    ladders: async () => (await ladders.read()).ladders,
+    ladders: currentLadders,
     maxConcurrentPerModel: config.scheduler.max_concurrent_per_model,
     loopIntervalMs: config.scheduler.loop_interval,
     agingMs: config.queue.aging,

@@ -518,7 +518,11 @@ export class Engine {
   async #publishPositions(at: number): Promise<void> {
     for (const id of this.options.events.watched()) {
       const position = await this.options.store.position(id, at);
-      if (position === undefined || this.#positions.get(id) === position) continue;
+      if (position === undefined) {
+        this.#positions.delete(id);
+        continue;
+      }
+      if (this.#positions.get(id) === position) continue;
       this.#positions.set(id, position);
       this.options.events.publish(id, { type: 'position', position });
     }
