@@ -9,10 +9,48 @@ import { Errors, FleetError, isFleetError } from './errors.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
 
+type StopSignal = 'SIGTERM' | 'SIGINT';
+
+/**
+ * Long-running commands take SIGTERM and SIGINT from the moment the process starts: a signal
+ * that comes before a command listens is kept for it, never the default kill.
+ */
+function signalHub(): { once(event: StopSignal, listener: () => void): void } {
+  const pending: StopSignal[] = [];
+  let listeners: { event: StopSignal; listener: () => void }[] = [];
+  const deliver = (event: StopSignal) => {
+    const now = listeners.filter((l) => l.event === event);
+    if (now.length === 0) {
+      pending.push(event);
+      return;
+    }
+    listeners = listeners.filter((l) => l.event !== event);
+    for (const { listener } of now) listener();
+  };
+  process.on('SIGTERM', () => deliver('SIGTERM'));
+  process.on('SIGINT', () => deliver('SIGINT'));
+  return {
+    once(event, listener) {
+      const index = pending.indexOf(event);
+      if (index >= 0) {
+        pending.splice(index, 1);
+        listener();
+      } else {
+        listeners.push({ event, listener });
+      }
+    },
+  };
+}
+
 async function main(): Promise<number> {
   const argv0 = process.argv[1] ?? 'fleet';
   const args = process.argv.slice(2);
   const json = args.includes('--json');
+  const longRunning =
+    ['serve', 'demo'].includes(args[0] ?? '') || (args[0] === 'sim' && args[1] !== 'nvidia-smi');
+  const signals = longRunning ? signalHub() : undefined;
+  const once = (event: StopSignal, listener: () => void) =>
+    signals ? signals.once(event, listener) : process.once(event, listener);
   if (args[0] === 'sim') {
     // The simulator has its own flags, and `sim nvidia-smi` takes nvidia-smi's.
     try {
@@ -20,7 +58,7 @@ async function main(): Promise<number> {
         env: process.env,
         stdout: (text) => process.stdout.write(text),
         stderr: (text) => process.stderr.write(text),
-        once: (event, listener) => process.once(event, listener),
+        once,
       });
     } catch (err) {
       return report(err, json);
@@ -62,7 +100,7 @@ async function main(): Promise<number> {
           parsed,
           { ...cli, log },
           {
-            once: (event, listener) => process.once(event, listener),
+            once,
             exit: (code) => process.exit(code),
           },
         );
@@ -72,7 +110,7 @@ async function main(): Promise<number> {
         return await (await import('./cli/jobs.js')).jobsCommand(parsed, cli);
       case 'demo':
         return await (await import('./cli/demo.js')).demoCommand(parsed, cli, {
-          once: (event, listener) => process.once(event, listener),
+          once,
         });
       case 'detect':
         return await (await import('./cli/detect.js')).detectCommand(parsed, cli, process.stdin);
