@@ -78,6 +78,8 @@ interface Running {
 
 const MAX_BACKOFF_MS = 10_000;
 const UNLOAD_POLLS = 100;
+/** A model whose keep-alive ends sooner than this gets no new jobs until it is renewed. */
+const EXPIRY_GUARD_MS = 2_000;
 const UNLOAD_POLL_MS = 100;
 
 /**
@@ -122,7 +124,7 @@ export class Engine {
   runningByModel(): Record<string, number> {
     const counts: Record<string, number> = {};
     for (const { job } of this.#running.values()) {
-      const model = job.resolved_model ?? job.model;
+      const model = canonicalModelName(job.resolved_model ?? job.model);
       counts[model] = (counts[model] ?? 0) + 1;
     }
     return counts;
@@ -231,6 +233,8 @@ export class Engine {
       });
     }
     for (const { model, count } of decision.dispatch) {
+      // Never start work on a model that an unload is taking away.
+      if (this.#unloading.has(model)) continue;
       const group = [...groups.values()].find((g) => canonicalModelName(g.model) === model);
       if (!group) continue;
       const jobs = await store.claim({
@@ -249,8 +253,17 @@ export class Engine {
     const running = this.runningByModel();
     const loaded: LoadedState[] = snapshot.loaded
       .filter((m) => !this.#unloading.has(canonicalModelName(m.name)))
-      .map((m) => ({ model: canonicalModelName(m.name), bytes: m.size_vram, running: 0 }));
-    for (const l of loaded) l.running = running[l.model] ?? 0;
+      .map((m) => ({
+        model: canonicalModelName(m.name),
+        bytes: m.size_vram,
+        running: 0,
+        // Close to its keep-alive's end: a load (an empty generate) renews it before new jobs.
+        expiring: Date.parse(m.expires_at) - now < EXPIRY_GUARD_MS,
+      }));
+    for (const l of loaded) {
+      l.running = running[l.model] ?? 0;
+      if (l.running > 0) l.expiring = false;
+    }
     // A model whose jobs still run after Ollama dropped it (or before ps shows it) stays counted.
     for (const [model, count] of Object.entries(running)) {
       if (!loaded.some((l) => l.model === model))
@@ -309,7 +322,7 @@ export class Engine {
           if (!ps.models.some((m) => canonicalModelName(m.name) === model)) break;
           await new Promise((r) => setTimeout(r, UNLOAD_POLL_MS));
         }
-        this.#unloading.delete(model);
+        // Stays in #unloading until the snapshot has seen it go, so no job is sent to it meanwhile.
       }
       if (unload.length > 0) await monitor.refresh();
       if (load !== undefined && (monitor.current()?.loaded.length ?? 0) > 0) {

@@ -30,6 +30,8 @@ export class ResourceMonitor {
   #installed: { name: string; size: number }[] | undefined;
   #tagsAt = Number.NEGATIVE_INFINITY;
   #telemetryHealthy: boolean | undefined;
+  #started = 0;
+  #published = 0;
   readonly #subscribers = new Set<(snapshot: ResourceSnapshot) => void>();
 
   constructor(private readonly options: MonitorOptions) {}
@@ -48,6 +50,9 @@ export class ResourceMonitor {
     options: { telemetry?: boolean; signal?: AbortSignal } = {},
   ): Promise<ResourceSnapshot> {
     const { ollama, now } = this.options;
+    // Reads overlap (the poll loop, the engine after a load): a read that began before the
+    // last published one must not replace it with an older picture.
+    const started = ++this.#started;
     // The first snapshot always waits for telemetry (a reading in flight is shared).
     if ((options.telemetry || this.#telemetry === undefined) && this.options.smi) {
       this.#telemetry = await this.options.smi.read(options.signal);
@@ -74,6 +79,8 @@ export class ResourceMonitor {
       installed: this.#installed,
       vramTotal: this.options.vramTotal,
     });
+    if (started < this.#published && this.#snapshot) return this.#snapshot;
+    this.#published = started;
     this.#snapshot = snapshot;
     for (const listener of this.#subscribers) listener(snapshot);
     return snapshot;

@@ -34,6 +34,11 @@ export interface LoadedState {
   bytes: number;
   /** Jobs running on it now. */
   running: number;
+  /**
+   * Ollama is about to unload it (its keep-alive runs out): it still holds its memory, but a
+   * job sent now might find it gone, so it gets no jobs until it is loaded again.
+   */
+  expiring?: boolean;
 }
 
 export interface Capacity {
@@ -80,7 +85,7 @@ export function plan(input: PlanInput): Plan {
   const outranks = (want: DemandGroup, held: DemandGroup | undefined) =>
     !held || urgency(want) < urgency(held);
   const demand = [...input.demand].sort(byUrgency);
-  const loadedNames = new Set(input.loaded.map((l) => l.model));
+  const loadedNames = new Set(input.loaded.filter((l) => !l.expiring).map((l) => l.model));
   const impossible: Plan['impossible'] = [];
   const waiting: DemandGroup[] = [];
   for (const group of demand) {
@@ -158,7 +163,7 @@ export function plan(input: PlanInput): Plan {
 
   const dispatch: Plan['dispatch'] = [];
   for (const l of input.loaded) {
-    if (draining.includes(l.model) || unload.includes(l.model)) continue;
+    if (l.expiring || draining.includes(l.model) || unload.includes(l.model)) continue;
     const group = demand.find((d) => d.model === l.model);
     if (!group) continue;
     const count = Math.min(group.pending, input.maxConcurrentPerModel - l.running);

@@ -153,6 +153,14 @@ describe('the VRAM planner', () => {
     expect(idle.unload).toEqual(['small:1']);
   });
 
+  it('sends no job to a model whose keep-alive is running out: it renews it with a load first', () => {
+    const p = plan(
+      input({ demand: [demand('small:1')], loaded: [{ ...loaded('small:1'), expiring: true }] }),
+    );
+    expect(p.dispatch).toEqual([]);
+    expect(p.load).toBe('small:1');
+  });
+
   it('plans nothing new while a load or unload is under way, but keeps dispatching', () => {
     const p = plan(
       input({
