@@ -284,6 +284,7 @@ export async function startSupervisor(options: {
         ollama,
         10_000,
         now,
+        () => monitor.current()?.installed,
       ),
       ladders: config.ladders.map((l) => l.name),
       queueMaxSize: config.scheduler.queue_max_size,

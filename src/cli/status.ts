@@ -33,10 +33,11 @@ export async function statusCommand(parsed: ParsedCommand, cli: CliEnvironment):
     log: cli.log.child({ component: 'registry' }),
     now: cli.now,
   });
+  const ollamaClient = statusClient(config);
   const [status, ollama, snapshot] = await Promise.all([
     control.status(),
-    readOllama(config),
-    readResources(config, cli),
+    readOllama(ollamaClient),
+    readResources(config, ollamaClient, cli),
     registry.load(),
   ]);
   const ladders = status.ladders.filter((l) => chosen === undefined || l.name === chosen);
@@ -73,11 +74,19 @@ export async function statusCommand(parsed: ParsedCommand, cli: CliEnvironment):
   return 0;
 }
 
-async function readResources(config: FleetConfig, cli: CliEnvironment): Promise<ResourceSnapshot> {
-  const client = new OllamaClient({
+/** Status answers quickly: Ollama gets at most three seconds. */
+function statusClient(config: FleetConfig): OllamaClient {
+  return new OllamaClient({
     url: config.ollama.url,
     timeout: Math.min(config.ollama.timeouts.connect, 3_000),
   });
+}
+
+async function readResources(
+  config: FleetConfig,
+  client: OllamaClient,
+  cli: CliEnvironment,
+): Promise<ResourceSnapshot> {
   const smi = new NvidiaSmiReader({
     command: config.gpu.nvidia_smi,
     timeoutMs: 5_000,
@@ -117,11 +126,7 @@ function formatResources(
   return lines;
 }
 
-async function readOllama(config: FleetConfig): Promise<OllamaView> {
-  const client = new OllamaClient({
-    url: config.ollama.url,
-    timeout: Math.min(config.ollama.timeouts.connect, 3_000),
-  });
+async function readOllama(client: OllamaClient): Promise<OllamaView> {
   try {
     const tags = await client.tags();
     return { url: client.url, reachable: true, models: tags.models.map((m) => m.name) };

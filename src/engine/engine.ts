@@ -225,7 +225,9 @@ export class Engine {
     this.#groups = groups;
     const decision = this.#decide(snapshot, at, this.#action !== undefined);
     this.#logDecision(decision);
-    for (const { model, reason } of decision.impossible) await this.#failAll(model, reason);
+    for (const { model, reason } of decision.impossible) {
+      await this.#failWaiting(model, { code: 'FLEET_ERR_MODEL_TOO_LARGE', message: reason });
+    }
     if (this.#action === undefined && (decision.unload.length > 0 || decision.load !== undefined)) {
       this.#action = this.#carryOut(decision.unload, decision.load).finally(() => {
         this.#action = undefined;
@@ -267,23 +269,19 @@ export class Engine {
     // A model whose jobs still run after Ollama dropped it (or before ps shows it) stays counted.
     for (const [model, count] of Object.entries(running)) {
       if (!loaded.some((l) => l.model === model))
-        loaded.push({ model, bytes: this.#estimate(model) ?? 0, running: count });
+        loaded.push({ model, bytes: this.options.estimate(model) ?? 0, running: count });
     }
     return plan({
       demand: [...this.#groups.values()].map((g) => ({ ...g, model: canonicalModelName(g.model) })),
       loaded,
       capacity: capacityOf(snapshot, this.options.vramTotal),
-      estimate: (model) => this.#estimate(model),
+      estimate: this.options.estimate,
       marginBytes: this.options.marginBytes,
       maxConcurrentPerModel: this.options.maxConcurrentPerModel,
       maxWaitMs: this.options.agingMs,
       busy,
       now,
     });
-  }
-
-  #estimate(model: string): number | undefined {
-    return this.options.estimate(model);
   }
 
   /** Logs a plan when it changes, so the log says what the scheduler did and why. */
@@ -376,10 +374,6 @@ export class Engine {
     } finally {
       for (const model of unload) this.#unloading.delete(model);
     }
-  }
-
-  async #failAll(model: string, reason: string): Promise<void> {
-    await this.#failWaiting(model, { code: 'FLEET_ERR_MODEL_TOO_LARGE', message: reason });
   }
 
   /** Fails every waiting job of a model (it can never run, or Ollama refuses it). */

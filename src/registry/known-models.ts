@@ -1,7 +1,8 @@
 /**
  * Which model names a job may name: fleet.yaml's catalogue, and what the Ollama server has
- * installed (its /api/tags, read again at most every `ttlMs`). Ollama unreachable: the
- * catalogue alone decides.
+ * installed. The resource monitor's last /api/tags answers first; only a name it does not
+ * know makes this read /api/tags itself (at most every `ttlMs`), so a model pulled a moment
+ * ago is not refused. Ollama unreachable: the catalogue alone decides.
  */
 import type { OllamaClient } from '../ollama/client.js';
 import { canonicalModelName } from '../ollama/names.js';
@@ -17,6 +18,8 @@ export class KnownModels {
     private readonly ollama: OllamaClient,
     private readonly ttlMs: number,
     private readonly now: () => number,
+    /** What the resource monitor last saw installed (canonical names), if anything. */
+    private readonly seen: () => readonly { name: string }[] | undefined = () => undefined,
   ) {
     this.#catalogue = new Set(catalogue.map(canonicalModelName));
   }
@@ -24,6 +27,7 @@ export class KnownModels {
   async has(name: string): Promise<boolean> {
     const canonical = canonicalModelName(name);
     if (this.#catalogue.has(canonical)) return true;
+    if (this.seen()?.some((m) => m.name === canonical)) return true;
     await this.#refresh();
     return this.#installed.has(canonical);
   }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { LogLine } from '../../src/watch/demux.js';
 import { DockerClient } from '../../src/watch/docker.js';
 import { LogFollower } from '../../src/watch/follower.js';
-import { docker, dockerHost, runContainer, TEST_LABEL } from '../helpers/docker.js';
+import { docker, dockerHost, runContainer } from '../helpers/docker.js';
 import { captureLogger } from '../helpers/log.js';
 
 // The counter lives in the container's filesystem, so it carries on across a restart.
@@ -73,7 +73,6 @@ describe('the log follower', () => {
     await expect.poll(() => lines.map((l) => l.text), { timeout: 20_000 }).toContain('hello');
     stop.abort();
     await running;
-    expect(TEST_LABEL).toBeTruthy();
   });
 
   it('reports a Docker socket that does not answer, without throwing', async () => {
