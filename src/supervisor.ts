@@ -17,7 +17,7 @@ import {
 import { LadderStore } from './fleet/ladder-store.js';
 import { startLadderSchedules } from './fleet/schedule.js';
 import { ResourceMonitor } from './gpu/monitor.js';
-import { NvidiaSmiReader } from './gpu/nvidia-smi.js';
+import { dockerExecRunner, NvidiaSmiReader } from './gpu/nvidia-smi.js';
 import type { Logger } from './log.js';
 import { OllamaClient } from './ollama/client.js';
 import { sameModel } from './ollama/names.js';
@@ -125,12 +125,16 @@ export async function startSupervisor(options: {
     now,
   });
   await registry.load();
+  const docker = new DockerClient();
   const monitor = new ResourceMonitor({
     ollama,
     smi: new NvidiaSmiReader({
       command: config.gpu.nvidia_smi,
       timeoutMs: NVIDIA_SMI_TIMEOUT_MS,
       now,
+      ...(config.gpu.nvidia_smi_container !== undefined
+        ? { runner: dockerExecRunner(docker, config.gpu.nvidia_smi_container) }
+        : {}),
     }),
     vramTotal,
     telemetryIntervalMs: config.gpu.poll_interval,
@@ -190,7 +194,6 @@ export async function startSupervisor(options: {
 
   // A ladder moved: pull the new model if Ollama lacks it, let the old one go, then rewrite
   // the workers' config and restart them.
-  const docker = new DockerClient();
   const workersLog = log.child({ component: 'workers' });
   afterTransition = (ladder, outcome) => {
     const t = outcome.transition;
@@ -218,6 +221,25 @@ export async function startSupervisor(options: {
       });
     })();
   };
+
+  // Workers follow the ladders as they stand now: a fresh config volume gets its file, and a
+  // worker left on another model (the ladder moved while we were away) is put right.
+  void ladders
+    .read()
+    .then(async (snapshot) => {
+      for (const ladder of snapshot.ladders) {
+        await reconfigureWorkers({
+          workers: config.workers,
+          ladder: ladder.name,
+          defaultLadder: config.ladders[0]?.name as string,
+          model: currentModel(ladder),
+          docker,
+          log: workersLog,
+          onlyIfStale: true,
+        });
+      }
+    })
+    .catch((err: Error) => workersLog.error({ err }, 'could not bring the workers in line'));
 
   const watcher = new VramWatcher({
     docker,

@@ -5,7 +5,7 @@ import { formatDuration } from '../config/duration.js';
 import type { FleetConfig } from '../config/load.js';
 import { isFleetError } from '../errors.js';
 import type { LadderView } from '../fleet/view.js';
-import { NvidiaSmiReader } from '../gpu/nvidia-smi.js';
+import { dockerExecRunner, NvidiaSmiReader } from '../gpu/nvidia-smi.js';
 import { buildSnapshot, type ResourceSnapshot } from '../gpu/snapshot.js';
 import { humanBytes } from '../ollama/bytes.js';
 import { OllamaClient } from '../ollama/client.js';
@@ -87,10 +87,19 @@ async function readResources(
   client: OllamaClient,
   cli: CliEnvironment,
 ): Promise<ResourceSnapshot> {
+  const inContainer = config.gpu.nvidia_smi_container;
   const smi = new NvidiaSmiReader({
     command: config.gpu.nvidia_smi,
     timeoutMs: 5_000,
     now: cli.now,
+    ...(inContainer !== undefined
+      ? {
+          runner: dockerExecRunner(
+            new (await import('../watch/docker.js')).DockerClient(),
+            inContainer,
+          ),
+        }
+      : {}),
   });
   const [telemetry, ps] = await Promise.all([
     smi.read(),

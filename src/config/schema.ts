@@ -46,14 +46,15 @@ const labelSelector = z.string().regex(/^[^=\s]+(=[^\s]*)?$/, {
   message: 'expected a label selector such as ollama-fleet.worker=main',
 });
 
+/** A container by name, or `{ label: key=value }`. */
+const containerTarget = z.union([z.string().min(1), z.strictObject({ label: labelSelector })]);
+
 const ollamaSchema = z.strictObject({
   url: z
     .url({ protocol: /^https?$/, message: 'expected an http(s) URL' })
     .default('http://localhost:11434'),
   /** The container whose logs to follow: its name, or `{ label: key=value }`. */
-  container: z
-    .union([z.string().min(1), z.strictObject({ label: labelSelector })])
-    .default('ollama'),
+  container: containerTarget.default('ollama'),
   timeouts: z
     .strictObject({
       connect: duration.default(5_000),
@@ -68,6 +69,11 @@ const ollamaSchema = z.strictObject({
 const gpuSchema = z.strictObject({
   /** The nvidia-smi command; a string is split on spaces (`docker exec ollama nvidia-smi`). */
   nvidia_smi: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('nvidia-smi'),
+  /**
+   * Run nvidia-smi inside this container (name or `{ label }`) through the Docker Engine API:
+   * Ollama's container has it from the NVIDIA runtime, so the supervisor needs no GPU.
+   */
+  nvidia_smi_container: containerTarget.optional(),
   poll_interval: duration.default(5_000),
   /** VRAM of the GPU in MiB, for hosts without nvidia-smi; overrides what it reports. */
   vram_total_mib: z.number().int().positive().optional(),

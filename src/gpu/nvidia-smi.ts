@@ -5,6 +5,7 @@
  * that asks while one is in flight gets that one.
  */
 import { ExecaError, execa } from 'execa';
+import type { ContainerTarget, DockerClient } from '../watch/docker.js';
 import {
   APPS_QUERY,
   driverFailure,
@@ -26,10 +27,19 @@ export interface NvidiaSmiOptions {
   command: string | readonly string[];
   timeoutMs: number;
   now: () => number;
+  /** Where the command runs: here (the default), or inside a container (`dockerExecRunner`). */
+  runner?: CommandRunner;
 }
+
+/** Runs an argv and gives its stdout, or why there is none. */
+export type CommandRunner = (
+  argv: readonly string[],
+  options: { timeoutMs: number; signal?: AbortSignal | undefined },
+) => Promise<Parsed<string>>;
 
 export class NvidiaSmiReader {
   readonly #argv: readonly string[];
+  readonly #runner: CommandRunner;
   #inFlight: Promise<Telemetry> | undefined;
 
   constructor(private readonly options: NvidiaSmiOptions) {
@@ -37,6 +47,7 @@ export class NvidiaSmiReader {
       typeof options.command === 'string'
         ? options.command.split(/\s+/).filter(Boolean)
         : options.command;
+    this.#runner = options.runner ?? localRunner;
   }
 
   read(signal?: AbortSignal): Promise<Telemetry> {
@@ -67,35 +78,105 @@ export class NvidiaSmiReader {
     parse: (text: string) => Parsed<T>,
     signal?: AbortSignal,
   ): Promise<Parsed<T>> {
-    const [file, ...fixed] = this.#argv;
-    if (!file)
+    if (this.#argv.length === 0)
       return { ok: false, failure: { kind: 'missing', message: 'gpu.nvidia_smi is empty' } };
-    try {
-      const result = await execa(file, [...fixed, ...args], {
-        timeout: this.options.timeoutMs,
-        ...(signal ? { cancelSignal: signal } : {}),
-        stripFinalNewline: false,
-      });
-      return parse(String(result.stdout));
-    } catch (err) {
-      return { ok: false, failure: describe(err, file, this.options.timeoutMs) };
-    }
+    const output = await this.#runner([...this.#argv, ...args], {
+      timeoutMs: this.options.timeoutMs,
+      signal,
+    });
+    return output.ok ? parse(output.value) : output;
   }
 }
 
-function describe(err: unknown, file: string, timeoutMs: number): TelemetryFailure {
-  if (!(err instanceof ExecaError)) return { kind: 'exit', message: String(err) };
-  if (err.code === 'ENOENT')
-    return { kind: 'missing', message: `${file} is not installed (not found on PATH)` };
-  if (err.timedOut)
-    return { kind: 'timeout', message: `${file} did not answer within ${timeoutMs} ms` };
-  if (err.isCanceled) return { kind: 'aborted', message: `${file} was stopped` };
-  const output = `${String(err.stdout ?? '')}\n${String(err.stderr ?? '')}`;
+/** Runs the command on this machine. */
+const localRunner: CommandRunner = async ([file, ...args], { timeoutMs, signal }) => {
+  try {
+    const result = await execa(file as string, args, {
+      timeout: timeoutMs,
+      ...(signal ? { cancelSignal: signal } : {}),
+      stripFinalNewline: false,
+    });
+    return { ok: true, value: String(result.stdout) };
+  } catch (err) {
+    if (!(err instanceof ExecaError))
+      return { ok: false, failure: { kind: 'exit', message: String(err) } };
+    if (err.code === 'ENOENT')
+      return {
+        ok: false,
+        failure: { kind: 'missing', message: `${file} is not installed (not found on PATH)` },
+      };
+    if (err.timedOut) return { ok: false, failure: timedOut(file as string, timeoutMs) };
+    if (err.isCanceled)
+      return { ok: false, failure: { kind: 'aborted', message: `${file} was stopped` } };
+    return {
+      ok: false,
+      failure: exitFailure(
+        file as string,
+        err.exitCode ?? err.signal,
+        `${String(err.stdout ?? '')}\n${String(err.stderr ?? '')}`,
+      ),
+    };
+  }
+};
+
+/**
+ * Runs the command inside a container through the Docker Engine API (`gpu.nvidia_smi_container`):
+ * Ollama's container has nvidia-smi from the NVIDIA runtime, so the supervisor needs no GPU.
+ */
+export function dockerExecRunner(docker: DockerClient, target: ContainerTarget): CommandRunner {
+  const where = typeof target === 'string' ? `container ${target}` : `container ${target.label}`;
+  return async (argv, { timeoutMs, signal }) => {
+    const file = argv[0] as string;
+    try {
+      const container = await docker.find(target);
+      if (!container?.running)
+        return {
+          ok: false,
+          failure: {
+            kind: 'missing',
+            message: `${where} is ${container ? 'not running' : 'not found'}`,
+          },
+        };
+      const result = await docker.exec(container.id, argv, { timeoutMs, signal });
+      if (result.exitCode === 0) return { ok: true, value: result.stdout };
+      // 126/127: the runtime could not start the command at all.
+      if (result.exitCode === 126 || result.exitCode === 127)
+        return { ok: false, failure: { kind: 'missing', message: `${file} is not in ${where}` } };
+      return {
+        ok: false,
+        failure: exitFailure(file, result.exitCode, `${result.stdout}\n${result.stderr}`),
+      };
+    } catch (err) {
+      const kind = (err as { kind?: string }).kind;
+      if (kind === 'timeout')
+        return { ok: false, failure: timedOut(`${file} in ${where}`, timeoutMs) };
+      if (kind === 'aborted')
+        return { ok: false, failure: { kind: 'aborted', message: `${file} was stopped` } };
+      return {
+        ok: false,
+        failure: {
+          kind: 'exit',
+          message: `cannot run ${file} in ${where}: ${(err as Error).message}`,
+        },
+      };
+    }
+  };
+}
+
+function timedOut(what: string, timeoutMs: number): TelemetryFailure {
+  return { kind: 'timeout', message: `${what} did not answer within ${timeoutMs} ms` };
+}
+
+function exitFailure(
+  file: string,
+  code: number | string | null | undefined,
+  output: string,
+): TelemetryFailure {
   const driver = driverFailure(output);
-  if (driver) return { ...driver, message: `${driver.message} (exit ${err.exitCode})` };
+  if (driver) return { ...driver, message: `${driver.message} (exit ${code})` };
   const first = output.trim().split('\n')[0] ?? '';
   return {
     kind: 'exit',
-    message: `${file} exited ${err.exitCode ?? err.signal}${first ? `: ${first.slice(0, 160)}` : ''}`,
+    message: `${file} exited ${code}${first ? `: ${first.slice(0, 160)}` : ''}`,
   };
 }

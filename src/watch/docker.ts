@@ -3,7 +3,7 @@
  * name or label, following logs, the events stream, restarting. dockerode follows
  * DOCKER_HOST (unix://, tcp://) and otherwise /var/run/docker.sock.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import Docker from 'dockerode';
 
 export interface ContainerInfo {
@@ -91,6 +91,61 @@ export class DockerClient {
       abortSignal: signal,
     } as never);
     return stream as unknown as Readable;
+  }
+
+  /**
+   * Runs a command inside a running container (`docker exec`) and collects its output: how
+   * the supervisor reads nvidia-smi from Ollama's container without a GPU of its own.
+   * Rejects with `{ kind: 'timeout' }` after `timeoutMs`.
+   */
+  async exec(
+    id: string,
+    argv: readonly string[],
+    options: { timeoutMs: number; signal?: AbortSignal | undefined },
+  ): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+    const exec = await this.#docker
+      .getContainer(id)
+      .exec({ Cmd: [...argv], AttachStdout: true, AttachStderr: true, Tty: false });
+    const stream = (await exec.start({ hijack: true, stdin: false })) as unknown as Readable;
+    // demuxStream writes each frame's payload synchronously as the stream delivers it.
+    const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    const sink = (into: Buffer[]) =>
+      ({ write: (c: Buffer) => into.push(c) }) as unknown as Writable;
+    this.#docker.modem.demuxStream(stream, sink(chunks.stdout), sink(chunks.stderr));
+    await new Promise<void>((resolve, reject) => {
+      const stop = (reason: Error) => {
+        clearTimeout(timer);
+        stream.destroy();
+        reject(reason);
+      };
+      const timer = setTimeout(
+        () => stop(Object.assign(new Error('exec timed out'), { kind: 'timeout' })),
+        options.timeoutMs,
+      );
+      options.signal?.addEventListener(
+        'abort',
+        () => stop(Object.assign(new Error('exec stopped'), { kind: 'aborted' })),
+        { once: true },
+      );
+      stream.once('error', (err) => stop(err));
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      stream.once('end', done);
+      stream.once('close', done);
+    });
+    // The daemon may record the exit code a moment after the output ends.
+    let info = await exec.inspect();
+    for (let i = 0; i < 40 && info.Running; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      info = await exec.inspect();
+    }
+    return {
+      exitCode: info.ExitCode,
+      stdout: Buffer.concat(chunks.stdout).toString('utf8'),
+      stderr: Buffer.concat(chunks.stderr).toString('utf8'),
+    };
   }
 
   async restart(id: string, timeoutSeconds: number): Promise<void> {

@@ -27,6 +27,11 @@ export async function reconfigureWorkers(options: {
   model: string;
   docker: DockerClient | undefined;
   log: Logger;
+  /**
+   * At start-up: restart only the workers whose config was missing or named another model
+   * (the ladder moved while the supervisor was away).
+   */
+  onlyIfStale?: boolean;
 }): Promise<WorkerOutcome[]> {
   const bound = options.workers.filter(
     (w) => (w.ladder ?? options.defaultLadder) === options.ladder,
@@ -36,8 +41,16 @@ export async function reconfigureWorkers(options: {
     const log = options.log.child({ worker: worker.name });
     const outcome: WorkerOutcome = { worker: worker.name, config_changed: false, restarted: [] };
     try {
-      if (worker.config)
-        outcome.config_changed = (await rewriteWorkerConfig(worker.config, options.model)).changed;
+      if (options.onlyIfStale && !worker.config) continue;
+      if (worker.config) {
+        const rewrite = await rewriteWorkerConfig(worker.config, options.model);
+        outcome.config_changed = rewrite.changed;
+        if (rewrite.created) log.info({ path: worker.config.path }, `wrote ${worker.config.path}`);
+        if (options.onlyIfStale && !rewrite.changed) {
+          outcomes.push(outcome);
+          continue;
+        }
+      }
       if (worker.action !== 'none' && worker.label !== undefined) {
         if (!options.docker) throw new Error('no Docker client to restart workers with');
         if (worker.action === 'recreate' && worker.env !== undefined) {

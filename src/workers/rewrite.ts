@@ -6,7 +6,7 @@
  * single-file bind mount is not seen.
  */
 import { readFile } from 'node:fs/promises';
-import { isScalar, parseDocument } from 'yaml';
+import { isScalar, parseDocument, stringify } from 'yaml';
 import type { WorkerConfig } from '../config/schema.js';
 import { Errors, FleetError } from '../errors.js';
 import { writeFileAtomic } from '../files/atomic.js';
@@ -16,11 +16,17 @@ type ConfigFile = NonNullable<WorkerConfig['config']>;
 export async function rewriteWorkerConfig(
   file: ConfigFile,
   model: string,
-): Promise<{ changed: boolean }> {
+): Promise<{ changed: boolean; created?: boolean }> {
   let text: string;
   try {
     text = await readFile(file.path, 'utf8');
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // A fresh volume: write a file holding just the model (a regex has nothing to go on).
+    if (code === 'ENOENT' && file.format !== 'regex') {
+      await writeFileAtomic(file.path, freshConfig(file, model));
+      return { changed: true, created: true };
+    }
     throw new FleetError(
       Errors.FLEET_ERR_WORKER_CONFIG,
       `${file.path}: cannot read the worker config (${(err as NodeJS.ErrnoException).code})`,
@@ -33,6 +39,14 @@ export async function rewriteWorkerConfig(
   if (next === text) return { changed: false };
   await writeFileAtomic(file.path, next);
   return { changed: true };
+}
+
+/** A config file holding only the model: `{"model": "x"}`, `model: x` or `MODEL=x`. */
+function freshConfig(file: ConfigFile, model: string): string {
+  const keyPath = (file.key as string).split('.');
+  if (file.format === 'env') return `${file.key}=${model}\n`;
+  const value = keyPath.reduceRight<unknown>((inner, key) => ({ [key]: inner }), model);
+  return file.format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringify(value);
 }
 
 export function rewriteText(text: string, file: ConfigFile, model: string): string {

@@ -119,3 +119,42 @@ describe('VRAM trouble in the Ollama log steps the ladder down and restarts the 
     ).toBe(true);
   });
 });
+
+describe('at start-up the workers are brought in line with the ladder', () => {
+  it('a config naming another model is rewritten and its worker restarted; a missing one is written', {
+    timeout: 90_000,
+  }, async () => {
+    process.env.DOCKER_HOST = dockerHost();
+    const id = randomBytes(4).toString('hex');
+    const label = `ollama-fleet.worker=${id}`;
+    const shared = await tempDir();
+    await mkdir(path.join(shared, 'stale'));
+    await mkdir(path.join(shared, 'fresh'));
+    const stale = path.join(shared, 'stale/worker.yaml');
+    await writeFile(
+      stale,
+      '# left from last night\nmodel: phi3:mini   # the rung we were on\nbatch: 8\n',
+    );
+    const fresh = path.join(shared, 'fresh/worker.json');
+    await runContainer(`fleet-stale-${id}`, "trap 'exit 0' TERM; sleep 3600 & wait", [label]);
+    const before = await startedAt(`fleet-stale-${id}`);
+
+    const sim = await startTestSim();
+    await startTestSupervisor({
+      ollamaUrl: sim.url,
+      yaml: [
+        'workers:',
+        `  - { name: stale, label: "${label}", config: { path: ${stale}, format: yaml, key: model } }`,
+        `  - { name: fresh, action: none, config: { path: ${fresh}, format: json, key: model } }`,
+        '',
+      ].join('\n'),
+    });
+    await expect.poll(() => startedAt(`fleet-stale-${id}`), { timeout: 30_000 }).not.toBe(before);
+    expect(await readFile(stale, 'utf8')).toBe(
+      '# left from last night\nmodel: "llama3.2:3b"   # the rung we were on\nbatch: 8\n',
+    );
+    await expect
+      .poll(() => readFile(fresh, 'utf8').then(JSON.parse, () => undefined), { timeout: 30_000 })
+      .toEqual({ model: 'llama3.2:3b' });
+  });
+});
