@@ -1,5 +1,6 @@
-# ollama-fleet: the supervisor (`fleet serve`) in a container.
-# Build stage: dev dependencies and the TypeScript build (better-sqlite3 compiles here).
+# ollama-fleet: the supervisor (`fleet serve`) in a container. docker-compose.yml builds it.
+# Build stage: dev dependencies and the TypeScript build (better-sqlite3 compiles here when
+# no prebuilt binary can be fetched), then production dependencies only.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update \
@@ -9,19 +10,23 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+COPY scripts/slim-node-modules.sh ./scripts/
+RUN npm run build && sh scripts/slim-node-modules.sh
 
-# Run stage: production dependencies and the built app only.
+# Run stage: the built app and production dependencies, as an unprivileged user.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     FLEET_STATE_DIR=/var/lib/fleet
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY package.json fleet.yaml ./
+COPY package.json ./
+# bin/nvidia-smi: the fake one, for `fleet sim` (docker-compose.sim.yml puts it on PATH).
 COPY bin ./bin
+# The compose set-up's fleet.yaml; mount your own over it.
+COPY deploy/fleet.yaml /etc/fleet/fleet.yaml
 # State (ladders, jobs, learned VRAM) lives in a volume, owned by the unprivileged user.
-RUN mkdir -p /var/lib/fleet /etc/fleet && chown -R node:node /var/lib/fleet
+RUN mkdir -p /var/lib/fleet && chown -R node:node /var/lib/fleet
 VOLUME ["/var/lib/fleet"]
 USER node
 EXPOSE 5001

@@ -113,27 +113,22 @@ export class DockerClient {
       ({ write: (c: Buffer) => into.push(c) }) as unknown as Writable;
     this.#docker.modem.demuxStream(stream, sink(chunks.stdout), sink(chunks.stderr));
     await new Promise<void>((resolve, reject) => {
-      const stop = (reason: Error) => {
+      const finish = (reason?: Error) => {
         clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        if (!reason) return resolve();
         stream.destroy();
         reject(reason);
       };
+      const onAbort = () => finish(Object.assign(new Error('exec stopped'), { kind: 'aborted' }));
       const timer = setTimeout(
-        () => stop(Object.assign(new Error('exec timed out'), { kind: 'timeout' })),
+        () => finish(Object.assign(new Error('exec timed out'), { kind: 'timeout' })),
         options.timeoutMs,
       );
-      options.signal?.addEventListener(
-        'abort',
-        () => stop(Object.assign(new Error('exec stopped'), { kind: 'aborted' })),
-        { once: true },
-      );
-      stream.once('error', (err) => stop(err));
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      stream.once('end', done);
-      stream.once('close', done);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      stream.once('error', (err) => finish(err));
+      stream.once('end', () => finish());
+      stream.once('close', () => finish());
     });
     // The daemon may record the exit code a moment after the output ends.
     let info = await exec.inspect();

@@ -4,6 +4,7 @@
  * is a shell script printing the contract's RTX 4080 rows: a stand-in for the NVIDIA runtime.
  */
 import { randomUUID } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { dockerExecRunner, NvidiaSmiReader } from '../../src/gpu/nvidia-smi.js';
 import { DockerClient } from '../../src/watch/docker.js';
@@ -58,6 +59,14 @@ describe('nvidia-smi through docker exec', () => {
     expect(telemetry.gpus[0]?.name).toBe('NVIDIA GeForce RTX 4080 SUPER');
     expect(telemetry.gpus[0]?.total).toBe(16376 * 2 ** 20);
     expect(telemetry.processes?.[0]?.pid).toBe(4242);
+  });
+
+  it("leaves nothing listening on the caller's AbortSignal after each reading", async () => {
+    const name = await containerWith(FAKE);
+    const signal = new AbortController().signal;
+    const smi = reader(name);
+    for (let i = 0; i < 12; i++) expect((await smi.read(signal)).available).toBe(true);
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
   it('finds the container by label as well as by name', async () => {
