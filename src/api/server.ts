@@ -2,7 +2,7 @@
  * The supervisor's HTTP server. It wires the routes of each room; routes throw, the error
  * handler answers.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { FleetControl } from '../fleet/control.js';
 import type { Logger } from '../log.js';
 import { installAuth } from './auth.js';
@@ -32,6 +32,20 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     bodyLimit: 32 * 1_048_576,
     // Long-polls and event streams end through JobEvents.closeAll before close().
     forceCloseConnections: true,
+    // Workers long-poll and health checks come every few seconds: one line per request, at
+    // debug unless it was refused.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log[reply.statusCode >= 400 ? 'info' : 'debug'](
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
   });
   installErrorHandler(app);
   installAuth(app, options.token);
