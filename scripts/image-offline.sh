@@ -25,8 +25,8 @@ if ! docker image inspect node:20-bookworm-slim >/dev/null 2>&1; then
   ln -s /bin/busybox "$base/usr/bin/env"
   printf 'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n' >"$base/etc/passwd"
   printf 'root:x:0:\nnode:x:1000:\n' >"$base/etc/group"
-  chmod 1777 "$base/tmp" && chown 1000:1000 "$base/home/node"
-  tar -C "$base" -c . | docker import - node:20-bookworm-slim >/dev/null
+  chmod 1777 "$base/tmp"
+  tar -C "$base" --owner=0 --group=0 --numeric-owner -c . | docker import - node:20-bookworm-slim >/dev/null
 fi
 
 # dist/ as `npm run build` left it (npm test builds first; rebuilding here would rewrite it
@@ -46,5 +46,5 @@ last_from=$(grep -n '^FROM ' "$ROOT/Dockerfile" | tail -1 | cut -d: -f1)
   echo 'COPY prebuilt/app /app'
   tail -n "+$last_from" "$ROOT/Dockerfile"
 } >"$ctx/Dockerfile"
-docker build -q -t "$TAG" "$ctx" >/dev/null
+docker build -q -t "$TAG" "$ctx" >/dev/null 2>"$WORK/build.log" || { cat "$WORK/build.log" >&2; exit 1; }
 echo "$TAG"
