@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (status, model, priority, seq);
 CREATE INDEX IF NOT EXISTS jobs_completed ON jobs (completed_at) WHERE completed_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_rank ON jobs (status, priority, submitted_at, seq);
 `;
 
 interface Row {
@@ -272,18 +273,83 @@ export class SqliteJobStore implements JobStore {
   }
 
   async position(id: string, now: number): Promise<number | undefined> {
-    const params = { id, now, aging: this.#settings.agingMs };
+    return (await this.positions([id], now)).get(id);
+  }
+
+  async positions(ids: readonly string[], now: number): Promise<Map<string, number>> {
+    const params = { now, aging: this.#settings.agingMs };
     const mine = this.#db
-      .prepare(`SELECT seq, ${RANK} AS rank FROM jobs WHERE id = @id AND status = 'pending'`)
-      .get(params) as { seq: number; rank: number } | undefined;
-    if (!mine) return undefined;
-    const ahead = this.#db
       .prepare(
-        `SELECT COUNT(*) AS n FROM jobs WHERE status = 'pending'
-         AND (${RANK} < @rank OR (${RANK} = @rank AND seq < @seq))`,
+        `SELECT id, seq, ${RANK} AS rank FROM jobs WHERE status = 'pending'
+         AND id IN (SELECT value FROM json_each(@ids))`,
       )
-      .get({ ...params, rank: mine.rank, seq: mine.seq }) as { n: number };
-    return ahead.n + 1;
+      .all({ ...params, ids: JSON.stringify(ids) }) as { id: string; seq: number; rank: number }[];
+    const places = new Map<string, number>();
+    for (const rank of new Set(mine.map((m) => m.rank))) {
+      // Ahead of a job: every pending job of a better rank, and the older ones of its own.
+      const better = this.#betterThan(rank, now);
+      const group = mine.filter((x) => x.rank === rank);
+      // A few jobs: a count each on the index. A batch: its rank's line once, then a search each.
+      const line =
+        group.length > 8
+          ? (
+              this.#db
+                .prepare(
+                  `SELECT seq FROM jobs WHERE status = 'pending' AND ${RANK} = @rank ORDER BY seq`,
+                )
+                .all({ ...params, rank }) as { seq: number }[]
+            ).map((r) => r.seq)
+          : undefined;
+      for (const m of group) {
+        const older = line ? countBelow(line, m.seq) : this.#olderOfRank(rank, m.seq, now);
+        places.set(m.id, better + older + 1);
+      }
+    }
+    return places;
+  }
+
+  /**
+   * Pending jobs whose effective rank is better than `rank`, counted on the jobs_rank index:
+   * a job of priority p has a rank below `rank` once it has waited p - rank + 1 agings.
+   */
+  #betterThan(rank: number, now: number): number {
+    let n = 0;
+    for (let p = 0; p <= 2; p++) {
+      if (p < rank) n += this.#countSubmitted(p, -Infinity, Infinity);
+      else if (rank > 0)
+        n += this.#countSubmitted(p, -Infinity, now - (p - rank + 1) * this.#aging());
+    }
+    return n;
+  }
+
+  /** Pending jobs of effective rank `rank` that came before `seq` in line. */
+  #olderOfRank(rank: number, seq: number, now: number): number {
+    let n = 0;
+    for (let p = rank; p <= 2; p++) {
+      const k = p - rank;
+      // Waited at least k agings (for rank 0, any longer too), but not k + 1.
+      const newest = k === 0 ? Infinity : now - k * this.#aging();
+      const oldest = rank === 0 ? -Infinity : now - (k + 1) * this.#aging();
+      n += this.#countSubmitted(p, oldest, newest, seq);
+    }
+    return n;
+  }
+
+  #aging(): number {
+    return this.#settings.agingMs > 0 ? this.#settings.agingMs : Infinity;
+  }
+
+  /** Pending jobs of priority p submitted in (oldest, newest], and before `seq` if given. */
+  #countSubmitted(p: number, oldest: number, newest: number, seq = Infinity): number {
+    const bound = (v: number) =>
+      Number.isFinite(v) ? v : v > 0 ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
+    const row = this.#db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM jobs WHERE status = 'pending' AND priority = @p
+         AND submitted_at > @oldest AND submitted_at <= @newest AND seq < @seq`,
+      )
+      .get({ p, oldest: bound(oldest), newest: bound(newest), seq: bound(seq) }) as { n: number };
+    return row.n;
   }
 
   async counts(): Promise<JobCounts> {
@@ -371,4 +437,16 @@ function toJob(row: Row): Job {
     started_at: row.started_at,
     completed_at: row.completed_at,
   };
+}
+
+/** How many of the sorted numbers are below `value` (binary search). */
+function countBelow(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((sorted[mid] as number) < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

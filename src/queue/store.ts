@@ -68,6 +68,11 @@ export interface JobStore {
   recover(now: number): Promise<{ requeued: number; failed: number }>;
   /** 1-based place among pending jobs, or undefined when not pending. */
   position(id: string, now: number): Promise<number | undefined>;
+  /**
+   * The places of many jobs at once (a batch just submitted): the same answers as `position`
+   * for each, in one pass over the queue per priority level rather than one per job.
+   */
+  positions(ids: readonly string[], now: number): Promise<Map<string, number>>;
   counts(): Promise<JobCounts>;
   /** Deletes final jobs completed before `before`; returns how many. */
   prune(before: number): Promise<number>;

@@ -87,6 +87,11 @@ function model(
 }
 
 /** Bytes of VRAM the model takes at this context and parallelism. */
+/** How long a load takes on the calibration card: 0.5 s to start, then 1.5 GB/s from disk. */
+export function loadMs(m: Pick<SimModel, 'size'>): number {
+  return 500 + (m.size / 1.5e9) * 1000;
+}
+
 export function footprintBytes(m: SimModel, numCtx: number, parallel: number): number {
   const base = Math.min(4096, m.context_length);
   const extraTokens = numCtx * parallel - base;

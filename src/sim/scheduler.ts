@@ -8,7 +8,7 @@
 
 import { humanBytes } from '../ollama/bytes.js';
 import type { SimModel } from './catalogue.js';
-import { digestOf, footprintBytes } from './catalogue.js';
+import { digestOf, footprintBytes, loadMs as loadMsFor } from './catalogue.js';
 import type { Faults } from './faults.js';
 import type { SimGpu } from './gpu.js';
 import type { SimOptions, SimRules } from './options.js';
@@ -285,7 +285,7 @@ export class OllamaScheduler {
     const estimate = footprintBytes(model, numCtx, parallel);
     const placement = await this.#place(model, estimate, numCtx, signal);
     const slow = this.faults.take('slow_load', model.name);
-    const loadMs = (500 + (model.size / 1.5e9) * 1000) * (slow?.factor ?? 1);
+    const loadMs = loadMsFor(model) * (slow?.factor ?? 1);
     const runner: Runner = {
       id: `${model.name}#${this.#nextPid}`,
       model,

@@ -194,6 +194,23 @@ describe('the job API', () => {
     expect((await json(full)).error.code).toBe('FLEET_ERR_QUEUE_FULL');
   });
 
+  it('submits sent at the same moment share a write yet each is answered alone; the queue bound holds', async () => {
+    const fleet = await startTestSupervisor({
+      ollamaUrl: `http://127.0.0.1:${await freePort()}`,
+      yaml: 'scheduler:\n  queue_max_size: 5\n',
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        fleet.call('/api/submit', { body: { model: 'qwen2.5:0.5b', prompt: `at once ${i}` } }),
+      ),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 202, 202, 202, 202, 429, 429, 429]);
+    const accepted = await Promise.all(answers.filter((a) => a.status === 202).map(json));
+    expect(accepted.map((a) => a.position).sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(new Set(accepted.map((a) => a.job_id)).size).toBe(5);
+    expect((await json(await fleet.call('/api/stats'))).queue.by_status.pending).toBe(5);
+  });
+
   it('serves high before normal before low, and keeps jobs while Ollama is away', async () => {
     const sim = await startTestSim();
     await sim.post('/sim/fault', { kind: 'refuse', seconds: 1 });

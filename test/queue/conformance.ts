@@ -192,6 +192,66 @@ export function describeJobStore(name: string, open: OpenStore): void {
       });
     });
 
+    it('places every pending job as a full sort by effective rank, then age, would', async () => {
+      const prio = ['high', 'normal', 'low'] as const;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ p: fc.integer({ min: 0, max: 2 }), dt: fc.nat(150_000) }), {
+            minLength: 1,
+            maxLength: 25,
+          }),
+          fc.nat(200_000),
+          async (arrivals, wait) => {
+            const store = await open(SETTINGS);
+            let at = T0;
+            const jobs = [];
+            for (const a of arrivals) {
+              at += a.dt;
+              const [saved] = await store.submit([job('m:1', prio[a.p])], at, BIG);
+              jobs.push({ id: saved?.id as string, p: a.p, at });
+            }
+            const now = at + wait;
+            const rank = (j: { p: number; at: number }) =>
+              Math.max(0, j.p - Math.floor((now - j.at) / SETTINGS.agingMs));
+            // Submission order is the tie-break (ids were handed out in that order).
+            const expected = jobs
+              .map((j, i) => ({ ...j, i }))
+              .sort((x, y) => rank(x) - rank(y) || x.i - y.i)
+              .map((j) => j.id);
+            for (const j of jobs)
+              expect(await store.position(j.id, now)).toBe(expected.indexOf(j.id) + 1);
+            await store.close();
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+
+    it('gives a batch the same places, at once, as it gives each job alone', async () => {
+      const store = await open(SETTINGS);
+      const priorities = ['low', 'high', 'normal'] as const;
+      // Some already waiting and aged, then a batch large enough to take the batch path.
+      await store.submit(
+        Array.from({ length: 7 }, (_, i) => job('old:1', priorities[i % 3] as 'low')),
+        T0,
+        BIG,
+      );
+      const batch = await store.submit(
+        Array.from({ length: 30 }, (_, i) => job(`m${i % 4}:1`, priorities[i % 3] as 'low')),
+        T0 + SETTINGS.agingMs + 5,
+        BIG,
+      );
+      const now = T0 + SETTINGS.agingMs + 10;
+      const together = await store.positions(
+        batch.map((j) => j.id),
+        now,
+      );
+      const alone = await Promise.all(batch.map((j) => store.position(j.id, now)));
+      expect(batch.map((j) => together.get(j.id))).toEqual(alone);
+      expect(new Set(alone).size).toBe(30);
+      expect(Math.max(...(alone as number[]))).toBeLessThanOrEqual(37);
+    });
+
     it('reports demand per model, positions, counts, lists and prunes', async () => {
       const store = await open(SETTINGS);
       await store.submit([job('a:1', 'low'), job('a:1', 'high')], T0, BIG);

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { Errors, FleetError } from '../../errors.js';
 import type { JobEvent, JobEvents } from '../../queue/events.js';
+import { GroupCommit } from '../../queue/group-commit.js';
 import { FINAL_STATUSES, JOB_STATUSES, type Job } from '../../queue/job.js';
 import type { JobStore } from '../../queue/store.js';
 import type { KnownModels } from '../../registry/known-models.js';
@@ -85,12 +86,12 @@ export function jobRoutes(app: FastifyInstance, options: JobRoutesOptions): void
     return job;
   };
 
+  const submits = new GroupCommit(store, options.queueMaxSize, now);
+
   app.post('/api/submit', async (request, reply) => {
     refuseWhenClosing();
     const job = await toNewJob(request.body, context(request));
-    const [saved] = await store.submit([job], now(), options.queueMaxSize);
-    const created = saved as Job;
-    const position = await store.position(created.id, now());
+    const { job: created, position } = await submits.submit(job);
     events.publish(created.id, { type: 'queued', job: created, position });
     return reply.status(202).send({ job_id: created.id, status: 'submitted', position });
   });
@@ -102,12 +103,15 @@ export function jobRoutes(app: FastifyInstance, options: JobRoutesOptions): void
     const fresh = [];
     for (const [i, raw] of jobs.entries()) fresh.push(await toNewJob(raw, ctx, `body.jobs[${i}]`));
     const saved = await store.submit(fresh, now(), options.queueMaxSize);
-    const answer = [];
-    for (const job of saved) {
-      const position = await store.position(job.id, now());
+    const places = await store.positions(
+      saved.map((j) => j.id),
+      now(),
+    );
+    const answer = saved.map((job) => {
+      const position = places.get(job.id);
       events.publish(job.id, { type: 'queued', job, position });
-      answer.push({ job_id: job.id, status: 'submitted', position });
-    }
+      return { job_id: job.id, status: 'submitted', position };
+    });
     return reply.status(202).send({ jobs: answer });
   });
 

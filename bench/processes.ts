@@ -1,0 +1,154 @@
+/**
+ * The parts under measurement, each in its own process as in a real deployment: `fleet sim`
+ * standing in for Ollama (the one stand-in: no GPU here) and `fleet serve`. The benchmark
+ * process only sends requests, so its own work never slows what it measures.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+const MAIN = path.resolve('dist/main.js');
+const OOM_LINE =
+  /out of memory|cudaMalloc failed|unable to allocate|requires more (system|gpu) memory/i;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface SimProcess {
+  url: string;
+  /** Model loads so far ("llama runner started" lines). */
+  loads(): number;
+  /** Out-of-memory lines so far. */
+  ooms(): number;
+  post(route: string, body: unknown): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface SimSettings {
+  vramMib: number;
+  timeScale: number;
+  /** Ollama's tuning variables, as a user would set them; unset is Ollama's default. */
+  maxLoadedModels?: number;
+  numParallel?: number;
+}
+
+export async function startSim(settings: SimSettings): Promise<SimProcess> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.OLLAMA_MAX_LOADED_MODELS;
+  delete env.OLLAMA_NUM_PARALLEL;
+  if (settings.maxLoadedModels) env.OLLAMA_MAX_LOADED_MODELS = String(settings.maxLoadedModels);
+  if (settings.numParallel) env.OLLAMA_NUM_PARALLEL = String(settings.numParallel);
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      'sim',
+      `--port=${port}`,
+      `--vram-mib=${settings.vramMib}`,
+      `--time-scale=${settings.timeScale}`,
+    ],
+    { env, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let loads = 0;
+  let ooms = 0;
+  const listening = new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`fleet sim exited ${code}`)));
+    createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
+      if (line.includes('Listening on')) resolve();
+      if (line.includes('llama runner started')) loads++;
+      if (OOM_LINE.test(line)) ooms++;
+    });
+  });
+  await listening;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    loads: () => loads,
+    ooms: () => ooms,
+    post: async (route, body) => {
+      const response = await fetch(`${url}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      await response.text();
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+export interface ServeProcess {
+  url: string;
+  pid: number;
+  /** Resident memory now, from /proc. */
+  rssBytes(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** `fleet serve` with a fleet.yaml written for the run (appended to the basics). */
+export async function startServe(ollamaUrl: string, yaml = ''): Promise<ServeProcess> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fleet-bench-'));
+  const port = await freePort();
+  const file = path.join(dir, 'fleet.yaml');
+  await writeFile(
+    file,
+    [
+      `ollama: { url: "${ollamaUrl}", container: fleet-bench-no-container }`,
+      `gpu: { nvidia_smi: [${process.execPath}, ${MAIN}, sim, nvidia-smi, "--sim-url=${ollamaUrl}"], poll_interval: 1s }`,
+      `api: { host: 127.0.0.1, port: ${port} }`,
+      'state_dir: ./state',
+      yaml,
+    ].join('\n'),
+  );
+  // No Docker here: the log watcher keeps looking for its container, which costs nothing.
+  const child = spawn(process.execPath, [MAIN, 'serve', '--config', file], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, DOCKER_HOST: `unix://${path.join(dir, 'no-docker.sock')}` },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-4000);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`fleet serve exited: ${stderr}`);
+    const ok = await fetch(`${url}/api/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 300) throw new Error(`fleet serve did not answer: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    pid: child.pid as number,
+    rssBytes: async () => {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return kib * 1024;
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,252 @@
+/** bench/REPORT.md and bench/chart.svg, regenerated from one results file. */
+import type { OverheadResult } from './overhead.js';
+import type { BenchResults, WorkloadResult } from './run.js';
+
+interface Target {
+  what: string;
+  value: number | null;
+  /** Pass when value <= max (or >= min). */
+  max?: number;
+  min?: number;
+  unit: string;
+  /** Why a miss happens, where it is understood. */
+  why?: string;
+}
+
+function targets(r: BenchResults): Target[] {
+  const w = (name: string) => r.workloads.find((x) => x.name === name);
+  const mixed = w('mixed');
+  const pressure = w('pressure');
+  const o = r.overhead;
+  return [
+    {
+      what: 'mixed: model loads, fleet / direct',
+      value: mixed?.ratios.loads ?? null,
+      max: 0.6,
+      unit: 'x',
+    },
+    {
+      what: 'mixed: makespan, fleet / direct',
+      value: mixed?.ratios.makespan ?? null,
+      max: 0.8,
+      unit: 'x',
+    },
+    {
+      what: 'mixed: high-priority p95 latency, fleet / direct',
+      value: mixed?.ratios.high_p95_latency ?? null,
+      max: 0.5,
+      unit: 'x',
+    },
+    {
+      what: 'mixed: model loads / lower bound',
+      value: mixed?.ratios.loads_vs_bound ?? null,
+      max: 1.5,
+      unit: 'x',
+    },
+    {
+      what: 'pressure: OOM-failed jobs through ollama-fleet',
+      value: pressure?.fleet.oom_failed ?? null,
+      max: 0,
+      unit: '',
+    },
+    {
+      what: 'overhead: added p50 latency per request',
+      value: o?.latency_ms.added_p50 ?? null,
+      max: 1,
+      unit: ' ms',
+      why: 'a job is a submit and a long-poll (two HTTP requests, two durable writes) where a direct call is one request; the Ollama-compatible proxy route (issue 10) is the one-request path',
+    },
+    {
+      what: 'overhead: durable submits per second (16 clients)',
+      value: o?.submits.jobs_per_s ?? null,
+      min: 2000,
+      unit: '/s',
+      why: 'each submit is its own SQLite transaction with synchronous=FULL (an fsync per job); group commit would share them',
+    },
+    {
+      what: 'overhead: RSS with 100,000 queued jobs',
+      value: o?.rss.with_queue_mb ?? null,
+      max: 150,
+      unit: ' MB',
+    },
+    {
+      what: 'overhead: one plan with 100 models waiting',
+      value: o?.planner_us['100'] ?? null,
+      max: 1000,
+      unit: ' µs',
+    },
+  ];
+}
+
+function verdict(t: Target): string {
+  if (t.value === null) return 'not measured';
+  const pass = t.max !== undefined ? t.value <= t.max : t.value >= (t.min ?? 0);
+  if (pass) return 'pass';
+  const by =
+    t.max !== undefined
+      ? t.max === 0
+        ? `${t.value} over`
+        : `${Math.round((t.value / t.max) * 100) / 100}x the limit`
+      : `${Math.round((t.value / (t.min as number)) * 100)} % of the floor`;
+  return `MISS (${by})`;
+}
+
+const fmt = (v: number | null | undefined, digits = 1) =>
+  v === null || v === undefined ? '-' : String(Math.round(v * 10 ** digits) / 10 ** digits);
+
+function workloadTable(w: WorkloadResult): string {
+  const runs = [w.direct_default, w.direct_tuned, w.fleet];
+  const rows = [
+    ['', 'direct, defaults', 'direct, tuned', 'ollama-fleet', 'fleet / better direct'],
+    ['model loads', ...runs.map((r) => r.loads), w.ratios.loads],
+    ['makespan (s)', ...runs.map((r) => r.makespan_s), w.ratios.makespan],
+    ...(['high', 'normal', 'low', 'all'] as const).flatMap((p) => [
+      [
+        `${p}: latency p50 / p95 / p99 (s)`,
+        ...runs.map(
+          (r) =>
+            `${fmt(r.latency_s[p].p50)} / ${fmt(r.latency_s[p].p95)} / ${fmt(r.latency_s[p].p99)}`,
+        ),
+        p === 'high' ? w.ratios.high_p95_latency : p === 'all' ? w.ratios.all_p95_latency : '',
+      ],
+      [
+        `${p}: wait p50 / p95 / p99 (s)`,
+        ...runs.map(
+          (r) => `${fmt(r.wait_s[p].p50)} / ${fmt(r.wait_s[p].p95)} / ${fmt(r.wait_s[p].p99)}`,
+        ),
+        '',
+      ],
+    ]),
+    ['failed jobs (OOM)', ...runs.map((r) => `${r.failed} (${r.oom_failed})`), ''],
+    ['OOM lines in the log', ...runs.map((r) => r.oom_lines), ''],
+  ];
+  const line = (cells: unknown[]) =>
+    `| ${cells.map((c) => (c === null ? '-' : String(c))).join(' | ')} |`;
+  return [line(rows[0] as unknown[]), `|${' --- |'.repeat(5)}`, ...rows.slice(1).map(line)].join(
+    '\n',
+  );
+}
+
+function overheadSection(o: OverheadResult): string {
+  return `## Overhead
+
+| Measure | Baseline | ollama-fleet | |
+| --- | --- | --- | --- |
+| request latency p50 / p99 (ms), model loaded, no generation | ${fmt(o.latency_ms.direct.p50, 2)} / ${fmt(o.latency_ms.direct.p99, 2)} (straight to the simulator) | ${fmt(o.latency_ms.fleet.p50, 2)} / ${fmt(o.latency_ms.fleet.p99, 2)} (submit + long-poll) | added ${o.latency_ms.added_p50} / ${o.latency_ms.added_p99} ms |
+| requests per second, ${o.submits.clients} clients over HTTP | ${o.submits.health_per_s} (GET /api/health) | ${o.submits.jobs_per_s} (durable POST /api/submit) | ${o.submits.ratio}x |
+| supervisor RSS | ${o.rss.idle_mb} MB idle | ${o.rss.with_queue_mb} MB with ${o.rss.queued_jobs.toLocaleString('en')} queued jobs | |
+| one scheduler plan (µs) | ${o.planner_us['10']} with 10 models waiting | ${o.planner_us['100']} with 100, ${o.planner_us['1000']} with 1,000 | |
+
+`;
+}
+
+export function renderReport(
+  r: BenchResults,
+  resultsFile: string,
+): { markdown: string; summary: string } {
+  const list = targets(r);
+  const o = r.overhead;
+  const targetLines = list.map(
+    (t) =>
+      `| ${t.what} | ${t.max !== undefined ? `<= ${t.max}${t.unit}` : `>= ${t.min}${t.unit}`} | ${fmt(t.value, 2)}${t.unit} | ${verdict(t)} |`,
+  );
+  const misses = list.filter((t) => verdict(t).startsWith('MISS'));
+  const tuned = r.setup.tuned as { maxLoadedModels: number; numParallel: number };
+  const markdown = `# Benchmarks
+
+Generated by \`npm run bench${r.quick ? ' -- --quick' : ''}\` on ${r.date} from [${resultsFile}](${resultsFile}); do not edit.
+Every figure is a count or a ratio of runs made in the same benchmark process tree: these
+machines are noisy, so no figure stands alone as a time.
+
+Set-up: \`fleet sim\` (the stand-in for Ollama and the GPU) on a ${r.setup.vram_mib} MiB card at time scale
+${r.setup.time_scale} (times below are simulated seconds), seed ${r.seed}, ${r.setup.cpus} CPUs, Node ${r.setup.node}. Three ways per
+workload: (a) straight to Ollama with its defaults; (b) straight to Ollama tuned for this card
+(OLLAMA_MAX_LOADED_MODELS=${tuned.maxLoadedModels}, OLLAMA_NUM_PARALLEL=${tuned.numParallel}); (c) through ollama-fleet (Ollama as in b).
+Direct runs use ${r.setup.clients} concurrent clients taking the jobs in arrival order; through ollama-fleet each job
+is submitted when it arrives. Ratios are against the better of (a) and (b). Wait is arrival to
+the first byte (direct) or to the job's start (fleet); latency is arrival to completion.
+
+![model loads and p95 latency, fleet vs direct](chart.svg)
+
+## Targets
+
+| Target | Aim | Measured | |
+| --- | --- | --- | --- |
+${targetLines.join('\n')}
+${misses.length ? `\nMisses, and why:\n\n${misses.map((t) => `- ${t.what}: ${t.why ?? 'not yet understood; see the tables below'}.`).join('\n')}\n` : ''}
+${r.workloads
+  .map(
+    (w) => `## ${w.name} (${w.jobs} jobs)
+
+${workloadTable(w)}
+
+Lower bounds: ${w.bounds.loads} loads (one per distinct model; fleet is ${w.ratios.loads_vs_bound}x), makespan ${w.bounds.makespan_s} s (the work over every parallel slot plus one load of each model, or the arrival span; fleet is ${w.ratios.makespan_vs_bound}x).
+`,
+  )
+  .join('\n')}
+${o ? overheadSection(o) : ''}The ladder's timings (third incident line to the state on disk, and to the workers restarted on
+the new model) need a real Docker engine: \`npx vitest run test/docker/ladder-workers.test.ts\`
+prints the first, and test/compose/compose.test.ts checks the second end to end.
+`;
+  const summary = [
+    ...r.workloads.map(
+      (w) =>
+        `${w.name}: model loads ${w.fleet.loads} via fleet vs ${w.direct_default.loads} / ${w.direct_tuned.loads} direct (defaults / tuned) = ${w.ratios.loads}x; makespan ${w.ratios.makespan}x; high p95 latency ${w.ratios.high_p95_latency}x; failed ${w.fleet.failed} vs ${w.direct_default.failed} / ${w.direct_tuned.failed}`,
+    ),
+    ...(o
+      ? [
+          `overhead: added latency p50 ${o.latency_ms.added_p50} ms, p99 ${o.latency_ms.added_p99} ms; ${o.submits.jobs_per_s} durable submits/s; RSS ${o.rss.with_queue_mb} MB with ${o.rss.queued_jobs} queued; plan ${o.planner_us['100']} µs at 100 models`,
+        ]
+      : []),
+    '',
+    ...list.map((t) => `${verdict(t).padEnd(22)} ${t.what}: ${fmt(t.value, 2)}${t.unit}`),
+  ].join('\n');
+  return { markdown, summary };
+}
+
+/** Two panels of grouped bars: model loads, and all-priority p95 latency, per workload. */
+export function renderChart(r: BenchResults): string {
+  const panel = 300;
+  const colours = { direct_default: '#9aa5b1', direct_tuned: '#52606d', fleet: '#2f80ed' };
+  const series = ['direct_default', 'direct_tuned', 'fleet'] as const;
+  const metrics = [
+    { title: 'model loads', value: (x: WorkloadResult['fleet']) => x.loads },
+    {
+      title: 'p95 latency, all jobs (s)',
+      value: (x: WorkloadResult['fleet']) => x.latency_s.all.p95 ?? 0,
+    },
+  ];
+  const parts: string[] = [];
+  metrics.forEach((m, mi) => {
+    const x0 = 40 + mi * (panel + 60);
+    const max = Math.max(1, ...r.workloads.flatMap((w) => series.map((s) => m.value(w[s]))));
+    parts.push(`<text x="${x0}" y="20" font-size="14" font-weight="bold">${m.title}</text>`);
+    r.workloads.forEach((w, wi) => {
+      const gx = x0 + wi * (panel / Math.max(1, r.workloads.length));
+      series.forEach((s, si) => {
+        const v = m.value(w[s]);
+        const h = (v / max) * 200;
+        const x = gx + si * 26;
+        parts.push(
+          `<rect x="${x}" y="${240 - h}" width="22" height="${h}" fill="${colours[s]}"><title>${w.name} ${s}: ${v}</title></rect>`,
+          `<text x="${x + 11}" y="${236 - h}" font-size="10" text-anchor="middle">${Math.round(v * 10) / 10}</text>`,
+        );
+      });
+      parts.push(
+        `<text x="${gx + 37}" y="258" font-size="12" text-anchor="middle">${w.name}</text>`,
+      );
+    });
+  });
+  const names = {
+    direct_default: 'direct, defaults',
+    direct_tuned: 'direct, tuned',
+    fleet: 'ollama-fleet',
+  };
+  const legend = series
+    .map(
+      (s, i) =>
+        `<rect x="${40 + i * 170}" y="275" width="12" height="12" fill="${colours[s]}"/><text x="${58 + i * 170}" y="285" font-size="12">${names[s]}</text>`,
+    )
+    .join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="720" height="300" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n${legend}\n</svg>\n`;
+}
