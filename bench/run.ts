@@ -16,7 +16,13 @@ import { type RunSummary, summarise } from './stats.js';
 import { type BenchJob, compareWorkload, mixedWorkload } from './workloads.js';
 
 const SEED = 20261125;
-const TIME_SCALE = 0.1;
+const QUICK = process.argv.includes('--quick');
+/**
+ * Simulated time runs this much faster than real time: 0.1 for --quick (ten times faster),
+ * 0.3 otherwise. Closer to 1 is closer to a GPU (the supervisor's own loops are wall-clock)
+ * and slower; `--time-scale X` sets it.
+ */
+const TIME_SCALE = Number(flag('--time-scale') ?? (QUICK ? 0.1 : 0.3));
 const VRAM_MIB = 8192;
 const CLIENTS = 8;
 /** Direct (b): what a careful user sets for this card and workload. */
@@ -73,6 +79,11 @@ async function runMode(
     await fleet?.stop();
     await sim.stop();
   }
+}
+
+function flag(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? process.argv[at + 1] : undefined;
 }
 
 async function sleepUntil(at: number): Promise<void> {
@@ -136,15 +147,14 @@ async function workload(
 }
 
 async function main(): Promise<void> {
-  const quick = process.argv.includes('--quick');
+  const quick = QUICK;
   const count = quick ? 200 : 1000;
   const started = Date.now();
   const mixed = mixedWorkload(count, 4, SEED);
   const span = mixed.at(-1)?.at ?? 0;
   const spikes = [0.25, 0.5, 0.75].map((f) => ({ at: span * f, mib: 3500, forMs: 15_000 }));
   // `--only mixed,overhead` runs some sections (the report then shows only those).
-  const onlyArg = process.argv.indexOf('--only');
-  const only = onlyArg > 0 ? (process.argv[onlyArg + 1] ?? '').split(',') : undefined;
+  const only = flag('--only')?.split(',');
   const wanted = (name: string) => !only || only.includes(name);
   const workloads: WorkloadResult[] = [];
   if (wanted('compare')) workloads.push(await workload('compare', compareWorkload()));

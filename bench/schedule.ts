@@ -67,7 +67,14 @@ async function sendDirect(
     });
     if (!response.ok || !response.body) {
       const text = await response.text();
-      return { start: undefined, end: Date.now(), ok: false, oom: OOM_TEXT.test(text), workMs: 0 };
+      return {
+        start: undefined,
+        end: Date.now(),
+        ok: false,
+        oom: OOM_TEXT.test(text),
+        workMs: 0,
+        reason: `HTTP ${response.status}: ${text.slice(0, 80)}`,
+      };
     }
     let start: number | undefined;
     let text = '';
@@ -85,9 +92,17 @@ async function sendDirect(
       ok: !failed,
       oom: failed && OOM_TEXT.test(text),
       workMs: failed ? 0 : workMs(JSON.parse(last)),
+      ...(failed ? { reason: `stream error: ${last.slice(0, 80)}` } : {}),
     };
-  } catch {
-    return { start: undefined, end: Date.now(), ok: false, oom: false, workMs: 0 };
+  } catch (err) {
+    return {
+      start: undefined,
+      end: Date.now(),
+      ok: false,
+      oom: false,
+      workMs: 0,
+      reason: (err as Error).message,
+    };
   }
 }
 
@@ -121,8 +136,8 @@ export async function runFleet(
     for (;;) {
       const job = (await (await fetch(`${fleet.url}/api/job/${id}?wait=30`)).json()) as {
         status: string;
-        started_at: number | null;
-        completed_at: number | null;
+        started_at: string | null;
+        completed_at: string | null;
         error: { code: string; message: string } | null;
         result: { total_duration?: number; load_duration?: number } | null;
       };
@@ -130,10 +145,11 @@ export async function runFleet(
       outcomes.push({
         priority,
         arrival: at,
-        start: job.started_at ?? undefined,
-        end: job.completed_at ?? undefined,
+        start: job.started_at ? Date.parse(job.started_at) : undefined,
+        end: job.completed_at ? Date.parse(job.completed_at) : undefined,
         ok: job.status === 'complete',
         oom: job.status !== 'complete' && OOM_TEXT.test(job.error?.message ?? ''),
+        ...(job.error ? { reason: `${job.error.code}: ${job.error.message.slice(0, 120)}` } : {}),
         workMs: workMs(job.result ?? undefined),
       });
       break;

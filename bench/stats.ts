@@ -34,6 +34,8 @@ export interface JobOutcome {
   oom: boolean;
   /** Simulated ms of inference it took, loads excluded (Ollama's timing fields). */
   workMs: number;
+  /** Why it failed: an error code or Ollama's answer. */
+  reason?: string;
 }
 
 export interface RunSummary {
@@ -41,6 +43,8 @@ export interface RunSummary {
   completed: number;
   failed: number;
   oom_failed: number;
+  /** Failures by reason. */
+  failures: Record<string, number>;
   /** First arrival to last completion, simulated seconds. */
   makespan_s: number;
   loads: number;
@@ -76,6 +80,13 @@ export function summarise(
     completed: done.length,
     failed: outcomes.length - done.length,
     oom_failed: outcomes.filter((o) => o.oom).length,
+    failures: outcomes
+      .filter((o) => !o.ok)
+      .reduce<Record<string, number>>((acc, o) => {
+        const key = o.reason ?? 'unknown';
+        acc[key] = (acc[key] ?? 0) + 1;
+        return acc;
+      }, {}),
     makespan_s: Math.round(toSim(last - first) * 10) / 10,
     loads: counts.loads,
     oom_lines: counts.oomLines,

@@ -3,6 +3,8 @@
  * same jobs at the same times. Times are simulated milliseconds from the start.
  */
 import type { Priority } from '../src/queue/job.js';
+// The simulator's seeded generator: the same seed, the same workload.
+import { random } from '../src/sim/inference.js';
 
 export interface BenchJob {
   /** Arrival, simulated ms after the start. */
@@ -29,18 +31,6 @@ export const MIXED_MODELS = [
 
 const EMBEDDING = new Set(['nomic-embed-text']);
 
-/** A small seeded generator (mulberry32): the same seed, the same workload. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** 10 prompts x 5 models, all submitted at once, in the order a comparison script loops. */
 export function compareWorkload(): BenchJob[] {
   const models = ['qwen2.5:0.5b', 'tinyllama:1.1b', 'llama3.2:1b', 'gemma:2b', 'llama3.2:3b'];
@@ -62,7 +52,7 @@ export function compareWorkload(): BenchJob[] {
  * Poisson arrivals at `perSecond`, and 20 % high, 60 % normal, 20 % low priority.
  */
 export function mixedWorkload(count: number, perSecond: number, seed: number): BenchJob[] {
-  const next = seeded(seed);
+  const next = random(seed);
   const order = [...MIXED_MODELS].sort(() => next() - 0.5);
   const weights = order.map((_, rank) => 1 / (rank + 1) ** 1.1);
   const total = weights.reduce((a, b) => a + b, 0);

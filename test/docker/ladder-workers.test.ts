@@ -105,8 +105,11 @@ describe('VRAM trouble in the Ollama log steps the ladder down and restarts the 
       .poll(() => startedAt(`${worker}-labelled`), { timeout: 60_000 })
       .not.toBe(workerStarted);
     await expect
-      .poll(() => docker('logs', `${worker}-labelled`), { timeout: 30_000 })
+      .poll(() => docker('logs', `${worker}-labelled`), { timeout: 30_000, interval: 20 })
       .toContain('"model": "phi3:mini"');
+    console.log(
+      `third incident written -> worker restarted and reading the new model: ${Date.now() - thirdAt} ms`,
+    );
     expect(await startedAt(worker)).toBe(impostorStarted);
     expect(
       fleet
