@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApiServer } from './api/server.js';
 import type { FleetConfig } from './config/load.js';
+import { aliasResolver } from './engine/aliases.js';
 import { Engine } from './engine/engine.js';
 import { Errors, FleetError } from './errors.js';
 import { localFleetControl } from './fleet/control.js';
@@ -314,6 +315,10 @@ export async function startSupervisor(options: {
       cancelRunning: (id) => engine.cancel(id),
       closing: () => closing,
       tokenConfigured: config.api.token !== undefined,
+    },
+    ollama: {
+      ollama,
+      resolve: async (model) => aliasResolver(await currentLadders())(model),
     },
     problems: () => {
       const snapshot = monitor.current();

@@ -3,6 +3,7 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Errors, FleetError, isFleetError } from '../errors.js';
+import { OLLAMA_PATHS } from './routes/ollama.js';
 
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | FleetError, request, reply) => {
@@ -10,6 +11,11 @@ export function installErrorHandler(app: FastifyInstance): void {
       if (error.status >= 500) request.log.error({ err: error }, error.message);
       if (error.code === 'FLEET_ERR_QUEUE_FULL' || error.code === 'FLEET_ERR_SHUTTING_DOWN') {
         void reply.header('retry-after', '5');
+      }
+      // Ollama's own routes answer as Ollama does: `{"error": "..."}`, 404 for an unknown model.
+      if (OLLAMA_PATHS.has(request.url.split('?')[0] as string)) {
+        const status = error.code === 'FLEET_ERR_UNKNOWN_MODEL' ? 404 : error.status;
+        return reply.status(status).send({ error: error.message });
       }
       return reply.status(error.status).send(error.toJSON());
     }

@@ -5,11 +5,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { FleetControl } from '../fleet/control.js';
 import type { Logger } from '../log.js';
+import { GroupCommit } from '../queue/group-commit.js';
 import { installAuth } from './auth.js';
 import { installErrorHandler } from './error-handler.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
-import { type JobRoutesOptions, jobRoutes } from './routes/jobs.js';
+import { type JobRoutesOptions, jobRoutes, submitContext } from './routes/jobs.js';
+import { type OllamaRoutesOptions, ollamaRoutes } from './routes/ollama.js';
 import { type StatsOptions, statsRoutes } from './routes/stats.js';
 
 export interface ApiServerOptions {
@@ -18,7 +20,9 @@ export interface ApiServerOptions {
   version: string;
   fleet: FleetControl;
   /** The job API; left out, the server offers health and ladder admin only. */
-  jobs?: JobRoutesOptions;
+  jobs?: Omit<JobRoutesOptions, 'submits'>;
+  /** Ollama's own API on the supervisor (needs `jobs`). */
+  ollama?: Pick<OllamaRoutesOptions, 'ollama' | 'resolve'>;
   stats?: Omit<StatsOptions, 'fleet'>;
   /** What keeps the supervisor from working fully, for /api/health. */
   problems?: () => string[];
@@ -55,7 +59,21 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     ...(options.problems ? { problems: options.problems } : {}),
   });
   fleetRoutes(app, options.fleet);
-  if (options.jobs) jobRoutes(app, options.jobs);
+  if (options.jobs) {
+    const jobs = options.jobs;
+    const submits = new GroupCommit(jobs.store, jobs.queueMaxSize, jobs.now);
+    jobRoutes(app, { ...jobs, submits });
+    if (options.ollama) {
+      ollamaRoutes(app, {
+        ...options.ollama,
+        deps: { ...jobs, submits },
+        context: (request) => submitContext(jobs, request),
+        ladders: jobs.ladders,
+        tokenConfigured: jobs.tokenConfigured,
+        closing: jobs.closing,
+      });
+    }
+  }
   if (options.stats) statsRoutes(app, { ...options.stats, fleet: options.fleet });
   await app.ready();
   return app;

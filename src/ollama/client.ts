@@ -128,6 +128,37 @@ export class OllamaClient {
     return last;
   }
 
+  /**
+   * Sends a request on to Ollama as it came (the compatible routes' pass-through: tags, show,
+   * pull, ...) and gives back its status, content type and body stream.
+   */
+  async forward(
+    method: 'GET' | 'POST' | 'DELETE' | 'HEAD',
+    route: string,
+    body: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; contentType: string; body: NodeJS.ReadableStream }> {
+    try {
+      const response = await request(`${this.url}${route}`, {
+        method,
+        ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      const type = response.headers['content-type'];
+      return {
+        status: response.statusCode,
+        contentType: (Array.isArray(type) ? type[0] : type) ?? 'application/json; charset=utf-8',
+        body: response.body,
+      };
+    } catch (err) {
+      throw new FleetError(
+        Errors.FLEET_ERR_OLLAMA_UNREACHABLE,
+        `Ollama at ${this.url} is unreachable: ${describeNetworkError(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
   /** POSTs a JSON body and returns the JSON answer (/api/embed, /api/show, loads and unloads). */
   async call(
     route: string,

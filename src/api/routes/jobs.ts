@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { Errors, FleetError } from '../../errors.js';
 import type { JobEvent, JobEvents } from '../../queue/events.js';
-import { GroupCommit } from '../../queue/group-commit.js';
+import type { GroupCommit } from '../../queue/group-commit.js';
 import { FINAL_STATUSES, JOB_STATUSES, type Job } from '../../queue/job.js';
 import type { JobStore } from '../../queue/store.js';
 import type { KnownModels } from '../../registry/known-models.js';
@@ -22,6 +22,20 @@ export interface JobRoutesOptions {
   /** True once shutdown began: no new work is taken. */
   closing: () => boolean;
   tokenConfigured: boolean;
+  /** Submits that arrive together share one write (one per server). */
+  submits: GroupCommit;
+}
+
+/** Who submits and what they may name, for toNewJob. */
+export function submitContext(
+  options: Pick<JobRoutesOptions, 'known' | 'ladders' | 'tokenConfigured'>,
+  request: FastifyRequest,
+): SubmitContext {
+  return {
+    known: options.known,
+    ladders: options.ladders,
+    client: options.tokenConfigured ? 'token' : request.ip,
+  };
 }
 
 const MAX_WAIT_SECONDS = 120;
@@ -65,11 +79,7 @@ export function jobView(job: Job, position?: number) {
 export function jobRoutes(app: FastifyInstance, options: JobRoutesOptions): void {
   const { store, events, now } = options;
 
-  const context = (request: FastifyRequest): SubmitContext => ({
-    known: options.known,
-    ladders: options.ladders,
-    client: options.tokenConfigured ? 'token' : request.ip,
-  });
+  const context = (request: FastifyRequest) => submitContext(options, request);
 
   const refuseWhenClosing = () => {
     if (options.closing()) {
@@ -86,7 +96,7 @@ export function jobRoutes(app: FastifyInstance, options: JobRoutesOptions): void
     return job;
   };
 
-  const submits = new GroupCommit(store, options.queueMaxSize, now);
+  const { submits } = options;
 
   app.post('/api/submit', async (request, reply) => {
     refuseWhenClosing();

@@ -1,0 +1,341 @@
+/**
+ * Ollama's own API on the supervisor, so a program that speaks Ollama gains the queue, the
+ * scheduler and the ladder by changing OLLAMA_HOST alone. Inference (generate, chat, embed)
+ * becomes a job and streams back as Ollama would; the model may be a ladder alias (`fleet`,
+ * `fleet:<ladder>`) and answers name the model that ran. Loads and unloads are the
+ * scheduler's to decide: such requests are answered and not acted on. Listing passes through;
+ * pulling, deleting, copying and creating models pass through only with the API token.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { Errors, FleetError } from '../../errors.js';
+import type { OllamaClient } from '../../ollama/client.js';
+import { PRIORITIES, type Priority } from '../../queue/job.js';
+import { type JobRun, type JobRunDeps, modelOf, runJob } from '../job-stream.js';
+import { type SubmitContext, toNewJob } from '../submit-body.js';
+import { parseBody } from '../validate.js';
+
+export interface OllamaRoutesOptions {
+  deps: JobRunDeps;
+  context: (request: FastifyRequest) => SubmitContext;
+  ollama: OllamaClient;
+  /** The concrete model for a name: itself, or an alias's current rung. */
+  resolve: (model: string) => Promise<string | undefined>;
+  ladders: readonly string[];
+  tokenConfigured: boolean;
+  closing: () => boolean;
+}
+
+/** The paths answered in Ollama's dialect (errors as `{"error": "..."}`). */
+export const OLLAMA_PATHS = new Set([
+  '/',
+  '/api/generate',
+  '/api/chat',
+  '/api/embed',
+  '/api/embeddings',
+  '/api/tags',
+  '/api/ps',
+  '/api/show',
+  '/api/version',
+  '/api/pull',
+  '/api/delete',
+  '/api/copy',
+  '/api/create',
+]);
+
+const common = {
+  model: z.string().min(1, { message: 'model is required' }),
+  format: z.union([z.literal('json'), z.record(z.string(), z.unknown())]).optional(),
+  options: z.record(z.string(), z.unknown()).optional(),
+  keep_alive: z.union([z.string(), z.number()]).optional(),
+  stream: z.boolean().default(true),
+  think: z.boolean().optional(),
+};
+// Ollama ignores fields it does not know; so do these (`z.object`, not strict).
+const generateBody = z.object({
+  ...common,
+  prompt: z.string().optional(),
+  images: z.array(z.string()).optional(),
+  system: z.string().optional(),
+});
+const chatBody = z.object({
+  ...common,
+  messages: z
+    .array(
+      z.object({
+        role: z.enum(['system', 'user', 'assistant', 'tool']),
+        content: z.string(),
+        images: z.array(z.string()).optional(),
+      }),
+    )
+    .optional(),
+});
+const embedBody = z.object({
+  model: common.model,
+  input: z.union([z.string(), z.array(z.string())]),
+  options: common.options,
+  keep_alive: common.keep_alive,
+});
+const legacyEmbedBody = z.object({
+  model: common.model,
+  prompt: z.string(),
+  options: common.options,
+  keep_alive: common.keep_alive,
+});
+
+export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions): void {
+  const { ollama } = options;
+
+  app.get('/', async (_request, reply) => reply.type('text/plain').send('Ollama is running'));
+
+  app.get('/api/version', async (_request, reply) =>
+    pass(reply, await ollama.forward('GET', '/api/version', undefined, signalOf(reply))),
+  );
+  app.get('/api/ps', async (_request, reply) =>
+    pass(reply, await ollama.forward('GET', '/api/ps', undefined, signalOf(reply))),
+  );
+
+  // Ollama's list, with each ladder's aliases beside the model they stand for now.
+  app.get('/api/tags', async (_request, reply) => {
+    const answer = await ollama.forward('GET', '/api/tags', undefined, signalOf(reply));
+    const tags = JSON.parse(await text(answer.body)) as { models?: Record<string, unknown>[] };
+    const aliases: Record<string, unknown>[] = [];
+    for (const alias of ['fleet', ...options.ladders.map((l) => `fleet:${l}`)]) {
+      const model = await options.resolve(alias);
+      const entry = tags.models?.find((m) => m.name === model || m.model === model);
+      if (entry) aliases.push({ ...entry, name: alias, model: alias });
+    }
+    return { ...tags, models: [...(tags.models ?? []), ...aliases] };
+  });
+
+  app.post('/api/show', async (request, reply) => {
+    const body = parseBody(z.object({ model: common.model }).passthrough(), request.body);
+    const model = (await options.resolve(body.model)) ?? body.model;
+    return pass(
+      reply,
+      await ollama.forward(
+        'POST',
+        '/api/show',
+        JSON.stringify({ ...body, model }),
+        signalOf(reply),
+      ),
+    );
+  });
+
+  for (const [method, route] of [
+    ['POST', '/api/pull'],
+    ['DELETE', '/api/delete'],
+    ['POST', '/api/copy'],
+    ['POST', '/api/create'],
+  ] as const) {
+    app.route({
+      method,
+      url: route,
+      handler: async (request, reply) => {
+        if (!options.tokenConfigured) {
+          throw new FleetError(
+            Errors.FLEET_ERR_FORBIDDEN,
+            `${route} changes Ollama's models: set api.token on the supervisor and send it to allow this`,
+          );
+        }
+        return pass(
+          reply,
+          await ollama.forward(method, route, JSON.stringify(request.body ?? {}), signalOf(reply)),
+        );
+      },
+    });
+  }
+
+  app.post('/api/generate', async (request, reply) => {
+    const body = parseBody(generateBody, request.body);
+    if (!body.prompt && !body.images?.length) return loadOrUnload(body);
+    const run = await start(request, {
+      model: body.model,
+      prompt: body.prompt || ' ',
+      ...pick(body, ['images', 'system', 'format', 'options', 'keep_alive', 'think']),
+    });
+    return answer(reply, run, body.stream, {
+      chunk: (model, piece) => ({ model, created_at: now(), response: piece, done: false }),
+      final: (result, model, streamed) => ({
+        ...result,
+        model,
+        ...(streamed ? { response: '' } : {}),
+      }),
+    });
+  });
+
+  app.post('/api/chat', async (request, reply) => {
+    const body = parseBody(chatBody, request.body);
+    if (!body.messages?.length) return loadOrUnload(body, 'message');
+    const run = await start(request, {
+      model: body.model,
+      messages: body.messages,
+      ...pick(body, ['format', 'options', 'keep_alive', 'think']),
+    });
+    return answer(reply, run, body.stream, {
+      chunk: (model, piece) => ({
+        model,
+        created_at: now(),
+        message: { role: 'assistant', content: piece },
+        done: false,
+      }),
+      final: (result, model, streamed) => ({
+        ...result,
+        model,
+        ...(streamed ? { message: { role: 'assistant', content: '' } } : {}),
+      }),
+    });
+  });
+
+  app.post('/api/embed', async (request, reply) => {
+    const body = parseBody(embedBody, request.body);
+    const run = await start(request, {
+      model: body.model,
+      input: body.input,
+      ...pick(body, ['options', 'keep_alive']),
+    });
+    return answer(reply, run, false, {
+      chunk: () => ({}),
+      final: (result, model) => ({ ...result, model }),
+    });
+  });
+
+  // The older embeddings route: one prompt in, one vector out.
+  app.post('/api/embeddings', async (request, reply) => {
+    const body = parseBody(legacyEmbedBody, request.body);
+    const run = await start(request, {
+      model: body.model,
+      input: body.prompt || ' ',
+      ...pick(body, ['options', 'keep_alive']),
+    });
+    return answer(reply, run, false, {
+      chunk: () => ({}),
+      final: (result) => ({ embedding: (result.embeddings as number[][] | undefined)?.[0] ?? [] }),
+    });
+  });
+
+  async function start(request: FastifyRequest, fields: Record<string, unknown>): Promise<JobRun> {
+    if (options.closing()) {
+      throw new FleetError(Errors.FLEET_ERR_SHUTTING_DOWN, 'the supervisor is shutting down');
+    }
+    const newJob = await toNewJob(
+      { ...fields, priority: priorityOf(request) },
+      options.context(request),
+    );
+    return runJob(options.deps, newJob);
+  }
+
+  /** A load (or, with keep_alive 0, an unload) request: the scheduler decides those. */
+  async function loadOrUnload(
+    body: { model: string; keep_alive?: string | number | undefined },
+    field = 'response',
+  ) {
+    const model = (await options.resolve(body.model)) ?? body.model;
+    const unload = body.keep_alive === 0 || body.keep_alive === '0' || body.keep_alive === '0s';
+    return {
+      model,
+      created_at: now(),
+      ...(field === 'message' ? { message: { role: 'assistant', content: '' } } : { response: '' }),
+      done: true,
+      done_reason: unload ? 'unload' : 'load',
+    };
+  }
+}
+
+interface Shapes {
+  chunk: (model: string, piece: string) => Record<string, unknown>;
+  final: (
+    result: Record<string, unknown>,
+    model: string,
+    streamed: boolean,
+  ) => Record<string, unknown>;
+}
+
+/** Streams NDJSON as the tokens come, or waits and answers once; the caller leaving cancels. */
+async function answer(
+  reply: FastifyReply,
+  run: JobRun,
+  stream: boolean,
+  shapes: Shapes,
+): Promise<unknown> {
+  let finished = false;
+  // The response closing before the job ended: the caller went away.
+  reply.raw.once('close', () => {
+    if (!finished) void run.cancel();
+  });
+  const headers: Record<string, string> = { 'x-fleet-job': run.id };
+  if (run.position !== undefined) headers['x-fleet-queue-position'] = String(run.position);
+  if (!stream) {
+    for await (const event of run.events()) {
+      if (event.type !== 'done') continue;
+      finished = true;
+      const job = event.job;
+      if (job.status !== 'complete')
+        return reply
+          .headers(headers)
+          .status(500)
+          .send({ error: job.error?.message ?? `job ${job.status}` });
+      return reply.headers(headers).send(shapes.final(job.result ?? {}, modelOf(job), false));
+    }
+    return undefined;
+  }
+  reply.hijack();
+  reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', ...headers });
+  let model = '';
+  for await (const event of run.events()) {
+    if (event.type === 'running') model = event.model;
+    else if (event.type === 'token')
+      reply.raw.write(`${JSON.stringify(shapes.chunk(model, event.text))}\n`);
+    else {
+      finished = true;
+      const job = event.job;
+      const line =
+        job.status === 'complete'
+          ? shapes.final(job.result ?? {}, modelOf(job), true)
+          : { error: job.error?.message ?? `job ${job.status}` };
+      reply.raw.end(`${JSON.stringify(line)}\n`);
+    }
+  }
+  return reply;
+}
+
+function priorityOf(request: FastifyRequest): Priority {
+  const header = request.headers['x-fleet-priority'];
+  if (header === undefined) return 'normal';
+  const value = (Array.isArray(header) ? header[0] : header)?.trim().toLowerCase();
+  if (!PRIORITIES.includes(value as Priority)) {
+    throw new FleetError(
+      Errors.FLEET_ERR_VALIDATION,
+      `X-Fleet-Priority: expected one of ${PRIORITIES.join(', ')}, found "${value}"`,
+    );
+  }
+  return value as Priority;
+}
+
+function pick<T extends Record<string, unknown>>(body: T, keys: readonly (keyof T & string)[]) {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (body[key] !== undefined) out[key] = body[key];
+  return out;
+}
+
+async function pass(
+  reply: FastifyReply,
+  answer: { status: number; contentType: string; body: NodeJS.ReadableStream },
+) {
+  return reply.status(answer.status).type(answer.contentType).send(answer.body);
+}
+
+async function text(stream: NodeJS.ReadableStream): Promise<string> {
+  let out = '';
+  for await (const chunk of stream) out += chunk.toString();
+  return out;
+}
+
+/** Aborted when the caller goes away (the response closes first). */
+function signalOf(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => controller.abort());
+  return controller.signal;
+}
+
+const now = () => new Date().toISOString();
