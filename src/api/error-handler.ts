@@ -12,8 +12,21 @@ export function installErrorHandler(app: FastifyInstance): void {
       if (error.code === 'FLEET_ERR_QUEUE_FULL' || error.code === 'FLEET_ERR_SHUTTING_DOWN') {
         void reply.header('retry-after', '5');
       }
+      const path = request.url.split('?')[0] as string;
+      // OpenAI's routes answer in OpenAI's shape.
+      if (path.startsWith('/v1/')) {
+        const status = error.code === 'FLEET_ERR_UNKNOWN_MODEL' ? 404 : error.status;
+        return reply.status(status).send({
+          error: {
+            message: error.message,
+            type: status < 500 ? 'invalid_request_error' : 'api_error',
+            param: null,
+            code: error.code === 'FLEET_ERR_UNKNOWN_MODEL' ? 'model_not_found' : error.code,
+          },
+        });
+      }
       // Ollama's own routes answer as Ollama does: `{"error": "..."}`, 404 for an unknown model.
-      if (OLLAMA_PATHS.has(request.url.split('?')[0] as string)) {
+      if (OLLAMA_PATHS.has(path)) {
         const status = error.code === 'FLEET_ERR_UNKNOWN_MODEL' ? 404 : error.status;
         return reply.status(status).send({ error: error.message });
       }

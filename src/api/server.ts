@@ -12,6 +12,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { type JobRoutesOptions, jobRoutes, submitContext } from './routes/jobs.js';
 import { type OllamaRoutesOptions, ollamaRoutes } from './routes/ollama.js';
+import { openaiRoutes } from './routes/openai.js';
 import { type StatsOptions, statsRoutes } from './routes/stats.js';
 
 export interface ApiServerOptions {
@@ -64,7 +65,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     const submits = new GroupCommit(jobs.store, jobs.queueMaxSize, jobs.now);
     jobRoutes(app, { ...jobs, submits });
     if (options.ollama) {
-      ollamaRoutes(app, {
+      const compat = ollamaRoutes(app, {
         ...options.ollama,
         deps: { ...jobs, submits },
         context: (request) => submitContext(jobs, request),
@@ -72,6 +73,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
         tokenConfigured: jobs.tokenConfigured,
         closing: jobs.closing,
       });
+      openaiRoutes(app, compat);
     }
   }
   if (options.stats) statsRoutes(app, { ...options.stats, fleet: options.fleet });

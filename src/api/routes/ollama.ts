@@ -83,8 +83,48 @@ const legacyEmbedBody = z.object({
   keep_alive: common.keep_alive,
 });
 
-export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions): void {
+/** What the Ollama and OpenAI dialects share: starting a caller's job, and the model list. */
+export interface CompatRoutes {
+  start(request: FastifyRequest, fields: Record<string, unknown>): Promise<JobRun>;
+  /** Ollama's models, then the ladder aliases that stand for one of them now. */
+  modelNames(): Promise<string[]>;
+  tags(signal?: AbortSignal): Promise<{ models?: Record<string, unknown>[] }>;
+}
+
+export function compatRoutes(options: OllamaRoutesOptions): CompatRoutes {
+  const tags = async (signal?: AbortSignal) => {
+    const answer = await options.ollama.forward('GET', '/api/tags', undefined, signal);
+    const list = JSON.parse(await text(answer.body)) as { models?: Record<string, unknown>[] };
+    const aliases: Record<string, unknown>[] = [];
+    for (const alias of ['fleet', ...options.ladders.map((l) => `fleet:${l}`)]) {
+      const model = await options.resolve(alias);
+      const entry = list.models?.find((m) => m.name === model || m.model === model);
+      if (entry) aliases.push({ ...entry, name: alias, model: alias });
+    }
+    return { ...list, models: [...(list.models ?? []), ...aliases] };
+  };
+  return {
+    async start(request, fields) {
+      if (options.closing()) {
+        throw new FleetError(Errors.FLEET_ERR_SHUTTING_DOWN, 'the supervisor is shutting down');
+      }
+      const newJob = await toNewJob(
+        { ...fields, priority: priorityOf(request) },
+        options.context(request),
+      );
+      return runJob(options.deps, newJob);
+    },
+    tags,
+    async modelNames() {
+      return ((await tags()).models ?? []).map((m) => String(m.name));
+    },
+  };
+}
+
+export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions): CompatRoutes {
   const { ollama } = options;
+  const compat = compatRoutes(options);
+  const start = compat.start;
 
   app.get('/', async (_request, reply) => reply.type('text/plain').send('Ollama is running'));
 
@@ -96,17 +136,7 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
   );
 
   // Ollama's list, with each ladder's aliases beside the model they stand for now.
-  app.get('/api/tags', async (_request, reply) => {
-    const answer = await ollama.forward('GET', '/api/tags', undefined, signalOf(reply));
-    const tags = JSON.parse(await text(answer.body)) as { models?: Record<string, unknown>[] };
-    const aliases: Record<string, unknown>[] = [];
-    for (const alias of ['fleet', ...options.ladders.map((l) => `fleet:${l}`)]) {
-      const model = await options.resolve(alias);
-      const entry = tags.models?.find((m) => m.name === model || m.model === model);
-      if (entry) aliases.push({ ...entry, name: alias, model: alias });
-    }
-    return { ...tags, models: [...(tags.models ?? []), ...aliases] };
-  });
+  app.get('/api/tags', async (_request, reply) => compat.tags(signalOf(reply)));
 
   app.post('/api/show', async (request, reply) => {
     const body = parseBody(z.object({ model: common.model }).passthrough(), request.body);
@@ -214,17 +244,6 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
     });
   });
 
-  async function start(request: FastifyRequest, fields: Record<string, unknown>): Promise<JobRun> {
-    if (options.closing()) {
-      throw new FleetError(Errors.FLEET_ERR_SHUTTING_DOWN, 'the supervisor is shutting down');
-    }
-    const newJob = await toNewJob(
-      { ...fields, priority: priorityOf(request) },
-      options.context(request),
-    );
-    return runJob(options.deps, newJob);
-  }
-
   /** A load (or, with keep_alive 0, an unload) request: the scheduler decides those. */
   async function loadOrUnload(
     body: { model: string; keep_alive?: string | number | undefined },
@@ -240,6 +259,7 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
       done_reason: unload ? 'unload' : 'load',
     };
   }
+  return compat;
 }
 
 interface Shapes {
