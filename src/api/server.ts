@@ -52,6 +52,17 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
       'request',
     );
   });
+  // Bodies are JSON whatever the content type says, as Ollama reads them: `curl -d` sends
+  // form encoding and fetch sends text/plain by default.
+  app.removeContentTypeParser(['text/plain']);
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (err) {
+      done(Object.assign(err as Error, { statusCode: 400 }), undefined);
+    }
+  });
   installErrorHandler(app);
   installAuth(app, options.token);
   healthRoutes(app, {

@@ -169,6 +169,10 @@ describe('docker compose with the simulator override', () => {
     await expect
       .poll(() => docker('logs', worker), { timeout: 60_000 })
       .toContain('sending jobs for llama3.2:3b');
+    // Its requests go to Ollama's API on the supervisor, and come back from the new model.
+    await expect
+      .poll(() => docker('logs', worker), { timeout: 60_000 })
+      .toMatch(/llama3\.2:3b: \d+ characters/);
 
     // Every job completes: the OOM-hit ones were sent back to the queue and ran again.
     await expect

@@ -74,6 +74,16 @@ describe('the Ollama-compatible routes', () => {
     expect((await client.show({ model: 'qwen2.5:0.5b' })).details.family).toBe('qwen2');
     expect((await client.version()).version).toBe((await direct.version()).version);
     expect(await (await fetch(`${fleet.url}/`)).text()).toBe('Ollama is running');
+    // Ollama reads the body as JSON whatever the content type says (curl -d, bare fetch).
+    const bare = await fetch(`${fleet.url}/api/generate`, {
+      method: 'POST',
+      body: JSON.stringify({
+        model: 'qwen2.5:0.5b',
+        prompt: 'Why is the sky blue?',
+        stream: false,
+      }),
+    });
+    expect((await json(bare)).response).toBe(straight.response);
   });
 
   it('resolves a ladder alias to the current rung, and follows the ladder when it moves', async () => {
