@@ -20,6 +20,7 @@ import { startLadderSchedules } from './fleet/schedule.js';
 import { ResourceMonitor } from './gpu/monitor.js';
 import { dockerExecRunner, NvidiaSmiReader } from './gpu/nvidia-smi.js';
 import type { Logger } from './log.js';
+import { FleetMetrics } from './metrics/metrics.js';
 import { OllamaClient } from './ollama/client.js';
 import { sameModel } from './ollama/names.js';
 import { JobEvents } from './queue/events.js';
@@ -148,6 +149,16 @@ export async function startSupervisor(options: {
     void registry.observe(snapshot.loaded);
   });
   const monitorDone = monitor.run(stop.signal);
+  // Read at scrape time; the watcher is made further down, before anyone can scrape.
+  const metrics = new FleetMetrics({
+    store,
+    snapshot: () => monitor.current(),
+    ladders: currentLadders,
+    estimates: (model) => registry.estimate(model),
+    watching: () => watcher.status().state === 'following',
+  });
+  events.tap((id, event) => metrics.job(id, event));
+
   const engine = new Engine({
     store,
     ollama,
@@ -165,6 +176,7 @@ export async function startSupervisor(options: {
     agingMs: config.queue.aging,
     keepAlive: config.scheduler.keep_alive,
     timeouts: { load: config.ollama.timeouts.load, request: config.ollama.timeouts.request },
+    onModelChange: (change) => metrics.modelChange(change),
     onVramIncident: ({ model, message, at, severity }) => {
       if (severity === 'hard') void registry.raise(model, 1.2);
       void countIncident(model, {
@@ -185,6 +197,7 @@ export async function startSupervisor(options: {
       model === undefined ? [] : snapshot.ladders.filter((l) => sameModel(currentModel(l), model));
     const targets = named.length > 0 ? named : snapshot.ladders.slice(0, 1);
     for (const ladder of targets) {
+      metrics.incident(ladder.name, incident.kind, incident.severity);
       const outcome = await ladders.apply(ladder.name, { type: 'incident', incident });
       fleetLog.warn(
         { ladder: ladder.name, incident, transition: outcome.transition },
@@ -199,6 +212,7 @@ export async function startSupervisor(options: {
   afterTransition = (ladder, outcome) => {
     const t = outcome.transition;
     if (!t) return;
+    metrics.transition(ladder, t.to_index > t.from_index ? 'down' : 'up', t.source);
     void (async () => {
       const call = {
         firstByteTimeoutMs: config.ollama.timeouts.load,
@@ -316,6 +330,7 @@ export async function startSupervisor(options: {
       closing: () => closing,
       tokenConfigured: config.api.token !== undefined,
     },
+    metrics,
     ollama: {
       ollama,
       resolve: async (model) => aliasResolver(await currentLadders())(model),

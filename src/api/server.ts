@@ -5,6 +5,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { FleetControl } from '../fleet/control.js';
 import type { Logger } from '../log.js';
+import type { FleetMetrics } from '../metrics/metrics.js';
 import { GroupCommit } from '../queue/group-commit.js';
 import { installAuth } from './auth.js';
 import { installErrorHandler } from './error-handler.js';
@@ -25,6 +26,8 @@ export interface ApiServerOptions {
   /** Ollama's own API on the supervisor (needs `jobs`). */
   ollama?: Pick<OllamaRoutesOptions, 'ollama' | 'resolve'>;
   stats?: Omit<StatsOptions, 'fleet'>;
+  /** Prometheus metrics, served at /metrics and counting every request. */
+  metrics?: FleetMetrics;
   /** What keeps the supervisor from working fully, for /api/health. */
   problems?: () => string[];
 }
@@ -42,6 +45,11 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.addHook('onResponse', async (request, reply) => {
+    options.metrics?.request(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+    );
     request.log[reply.statusCode >= 400 ? 'info' : 'debug'](
       {
         method: request.method,
@@ -71,6 +79,12 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     ...(options.problems ? { problems: options.problems } : {}),
   });
   fleetRoutes(app, options.fleet);
+  const metrics = options.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_request, reply) =>
+      reply.type(metrics.contentType).send(await metrics.text()),
+    );
+  }
   if (options.jobs) {
     const jobs = options.jobs;
     const submits = new GroupCommit(jobs.store, jobs.queueMaxSize, jobs.now);

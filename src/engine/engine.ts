@@ -61,6 +61,8 @@ export interface EngineOptions {
    * VRAM trouble met by a job, for the ladder policy: an out-of-memory answer (hard), or a
    * runner that died without saying why, which on a GPU is mostly memory (soft).
    */
+  /** A model Ollama holds changed: loaded (with how long it took) or unloaded. */
+  onModelChange?: (change: { type: 'load' | 'unload'; model: string; seconds?: number }) => void;
   onVramIncident?: (incident: {
     model: string;
     message: string;
@@ -321,6 +323,7 @@ export class Engine {
           await new Promise((r) => setTimeout(r, UNLOAD_POLL_MS));
         }
         // Stays in #unloading until the snapshot has seen it go, so no job is sent to it meanwhile.
+        this.options.onModelChange?.({ type: 'unload', model });
       }
       if (unload.length > 0) await monitor.refresh();
       if (load !== undefined && (monitor.current()?.loaded.length ?? 0) > 0) {
@@ -337,6 +340,7 @@ export class Engine {
       }
       if (load !== undefined) {
         const body = { model: load, keep_alive: this.options.keepAlive };
+        const started = this.options.now();
         try {
           // An empty generate loads a model without generating anything.
           await ollama.call('/api/generate', body, call);
@@ -346,6 +350,11 @@ export class Engine {
           if (!text.includes('does not support generate')) throw err;
           await ollama.call('/api/embed', body, call);
         }
+        this.options.onModelChange?.({
+          type: 'load',
+          model: load,
+          seconds: (this.options.now() - started) / 1000,
+        });
         await monitor.refresh();
       }
     } catch (err) {

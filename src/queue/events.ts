@@ -18,10 +18,12 @@ type Listener = (event: JobEvent) => void;
 export class JobEvents {
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #wakers = new Set<() => void>();
+  readonly #taps = new Set<(id: string, event: JobEvent) => void>();
   readonly #closers = new Set<() => void>();
 
   publish(id: string, event: JobEvent): void {
     for (const listener of this.#listeners.get(id) ?? []) listener(event);
+    if (event.type !== 'token') for (const tap of this.#taps) tap(id, event);
     if (event.type !== 'token' && event.type !== 'position') this.changed();
   }
 
@@ -36,6 +38,12 @@ export class JobEvents {
       set.delete(listener);
       if (set.size === 0) this.#listeners.delete(id);
     };
+  }
+
+  /** Every job's events but tokens (metrics count them). */
+  tap(listener: (id: string, event: JobEvent) => void): () => void {
+    this.#taps.add(listener);
+    return () => this.#taps.delete(listener);
   }
 
   /** Ids with at least one listener (to send position updates only where someone looks). */

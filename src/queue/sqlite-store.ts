@@ -18,6 +18,7 @@ import {
   type NewJob,
   PRIORITIES,
   PRIORITY_RANK,
+  type Priority,
 } from './job.js';
 import type { ClaimRequest, JobCounts, JobStore, ModelDemand, StoreSettings } from './store.js';
 
@@ -350,6 +351,23 @@ export class SqliteJobStore implements JobStore {
       )
       .get({ p, oldest: bound(oldest), newest: bound(newest), seq: bound(seq) }) as { n: number };
     return row.n;
+  }
+
+  async openBreakdown(): Promise<
+    { status: JobStatus; model: string; priority: Priority; count: number }[]
+  > {
+    const rows = this.#db
+      .prepare(
+        `SELECT status, model, priority, COUNT(*) AS n FROM jobs WHERE status IN ${OPEN}
+         GROUP BY status, model, priority`,
+      )
+      .all() as { status: JobStatus; model: string; priority: number; n: number }[];
+    return rows.map((r) => ({
+      status: r.status,
+      model: r.model,
+      priority: PRIORITIES[r.priority] ?? 'normal',
+      count: r.n,
+    }));
   }
 
   async counts(): Promise<JobCounts> {

@@ -74,6 +74,10 @@ export interface JobStore {
    */
   positions(ids: readonly string[], now: number): Promise<Map<string, number>>;
   counts(): Promise<JobCounts>;
+  /** Unfinished jobs by status, model and priority (for metrics). */
+  openBreakdown(): Promise<
+    { status: JobStatus; model: string; priority: Priority; count: number }[]
+  >;
   /** Deletes final jobs completed before `before`; returns how many. */
   prune(before: number): Promise<number>;
   close(): Promise<void>;
