@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Errors, FleetError } from '../errors.js';
 
-const OPEN_ROUTES = new Set(['/api/health']);
+const OPEN_ROUTES = new Set(['/api/health', '/ui']);
 
 export function installAuth(app: FastifyInstance, token: string | undefined): void {
   if (token === undefined) return;

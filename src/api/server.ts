@@ -15,6 +15,7 @@ import { type JobRoutesOptions, jobRoutes, submitContext } from './routes/jobs.j
 import { type OllamaRoutesOptions, ollamaRoutes } from './routes/ollama.js';
 import { openaiRoutes } from './routes/openai.js';
 import { type StatsOptions, statsRoutes } from './routes/stats.js';
+import { DASHBOARD_HTML } from './ui/page.js';
 
 export interface ApiServerOptions {
   log: Logger;
@@ -79,6 +80,10 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     ...(options.problems ? { problems: options.problems } : {}),
   });
   fleetRoutes(app, options.fleet);
+  // The page holds no data (it asks the API, with the token), so it needs no token itself.
+  app.get('/ui', async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML),
+  );
   const metrics = options.metrics;
   if (metrics) {
     app.get('/metrics', async (_request, reply) =>

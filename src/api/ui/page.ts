@@ -1,0 +1,135 @@
+/**
+ * The dashboard (`GET /ui`): one self-contained page, no build step. It polls /api/stats and
+ * /api/jobs every second and draws VRAM per GPU (now, and as stacked columns over the last
+ * minutes), the ladders with their history, the queue, recent incidents with their log lines
+ * and recent jobs. With `api.token` set it asks for the token once and keeps it in the
+ * browser's localStorage.
+ */
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ollama-fleet</title>
+<style>
+  :root { --bg: #f6f7f9; --card: #fff; --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb;
+          --free: #e4e7eb; --external: #9aa5b1; --accent: #2f80ed; --bad: #d64545; }
+  * { box-sizing: border-box; }
+  body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: var(--bg); color: var(--ink); }
+  header { display: flex; gap: 16px; align-items: baseline; padding: 12px 20px; background: var(--ink); color: #fff; }
+  header h1 { font-size: 18px; margin: 0; }
+  header .status { font-size: 13px; opacity: .85; }
+  main { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; padding: 14px 20px; }
+  section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; }
+  h2 { font-size: 14px; margin: 0 0 8px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
+  table { width: 100%; border-collapse: collapse; font-size: 13px; }
+  th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+  td.wrap { white-space: normal; word-break: break-word; }
+  .bar { display: flex; height: 22px; border-radius: 4px; overflow: hidden; background: var(--free); margin: 4px 0 2px; }
+  .bar div { height: 100%; }
+  .legend { display: flex; flex-wrap: wrap; gap: 10px; font-size: 12px; color: var(--muted); }
+  .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
+  .rungs { display: flex; gap: 6px; flex-wrap: wrap; margin: 6px 0; }
+  .rung { padding: 3px 8px; border: 1px solid var(--line); border-radius: 12px; font-size: 13px; }
+  .rung.current { background: var(--accent); color: #fff; border-color: var(--accent); font-weight: 600; }
+  .muted { color: var(--muted); }
+  .bad { color: var(--bad); }
+  svg { display: block; width: 100%; height: 90px; }
+</style>
+</head>
+<body>
+<header><h1>ollama-fleet</h1><span class="status" id="status">connecting…</span></header>
+<main>
+  <section id="vram"><h2>VRAM</h2><div id="gpus" class="muted">waiting for the first reading…</div></section>
+  <section id="ladders"><h2>Model ladders</h2><div id="ladder-list"></div></section>
+  <section id="queue"><h2>Queue</h2><div id="queue-body"></div></section>
+  <section id="incidents"><h2>Latest VRAM incidents</h2><div id="incident-list" class="muted">none</div></section>
+  <section id="jobs"><h2>Recent jobs</h2><div id="job-list"></div></section>
+</main>
+<script>
+const samples = [];
+const colours = ['#2f80ed', '#27ab83', '#f0b429', '#8e44ad', '#e8590c', '#0b7285', '#c2255c', '#5c940d'];
+const colourOf = (() => { const seen = new Map(); return (name) => { if (!seen.has(name)) seen.set(name, colours[seen.size % colours.length]); return seen.get(name); }; })();
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+const gib = (b) => b === undefined || b === null ? '?' : (b / 2 ** 30).toFixed(1) + ' GiB';
+const ago = (iso) => { const s = Math.round((Date.now() - Date.parse(iso)) / 1000); return s < 60 ? s + ' s ago' : Math.round(s / 60) + ' min ago'; };
+
+async function api(path) {
+  const token = localStorage.getItem('fleet-token');
+  const response = await fetch(path, { headers: token ? { authorization: 'Bearer ' + token } : {} });
+  if (response.status === 401) {
+    const given = prompt('This supervisor needs its API token (api.token):');
+    if (!given) throw new Error('no token');
+    localStorage.setItem('fleet-token', given);
+    return api(path);
+  }
+  if (!response.ok) throw new Error(path + ': ' + response.status);
+  return response.json();
+}
+
+function drawGpus(stats) {
+  const res = stats.resources;
+  const gpus = res.gpus.length ? res.gpus : [{ index: 0, name: 'GPU', total: res.vram.total, used: res.vram.used, external: 0 }];
+  const models = res.loaded_models ?? [];
+  samples.push({ at: Date.now(), gpus: gpus.map((g) => ({ total: g.total ?? 0, external: g.external ?? 0, models: models.map((m) => [m.name, m.size_vram / gpus.length]) })) });
+  while (samples.length > 120) samples.shift();
+  document.getElementById('gpus').innerHTML = gpus.map((g, i) => {
+    const total = g.total || 1;
+    const parts = models.map((m) => [m.name, m.size_vram / gpus.length, colourOf(m.name)]);
+    parts.push(['other processes', g.external ?? 0, 'var(--external)']);
+    const used = parts.reduce((a, p) => a + p[1], 0);
+    const bar = parts.filter((p) => p[1] > 0).map((p) => '<div title="' + esc(p[0]) + ': ' + gib(p[1]) + '" style="width:' + (100 * p[1] / total).toFixed(2) + '%;background:' + p[2] + '"></div>').join('');
+    const cols = samples.map((h, x) => {
+      const hg = h.gpus[i] ?? h.gpus[0]; const t = hg.total || 1; let y = 90; let out = '';
+      for (const [name, bytes] of hg.models) { const hgt = 90 * bytes / t; y -= hgt; out += '<rect x="' + x * 5 + '" y="' + y.toFixed(1) + '" width="4" height="' + hgt.toFixed(1) + '" fill="' + colourOf(name) + '"/>'; }
+      const ext = 90 * hg.external / t; y -= ext; out += '<rect x="' + x * 5 + '" y="' + y.toFixed(1) + '" width="4" height="' + ext.toFixed(1) + '" fill="#9aa5b1"/>';
+      return out;
+    }).join('');
+    return '<div class="gpu" data-gpu="' + i + '"><b>' + esc(g.name) + '</b> <span class="muted">' + gib(used) + ' of ' + gib(g.total) + ' in use, ' + gib(Math.max(0, total - used)) + ' free</span>'
+      + '<div class="bar">' + bar + '</div>'
+      + '<div class="legend">' + models.map((m) => '<span><i style="background:' + colourOf(m.name) + '"></i>' + esc(m.name) + ' ' + gib(m.size_vram) + '</span>').join('') + '<span><i style="background:var(--external)"></i>other processes ' + gib(g.external ?? 0) + '</span><span><i style="background:var(--free)"></i>free</span></div>'
+      + '<svg viewBox="0 0 600 90" preserveAspectRatio="none" aria-label="VRAM over the last minutes">' + cols + '</svg></div>';
+  }).join('') + (res.telemetry.available ? '' : '<p class="bad">nvidia-smi: ' + esc(res.telemetry.failure?.message ?? 'unavailable') + '</p>');
+}
+
+function drawLadders(stats) {
+  const ladders = stats.fleet.ladders;
+  document.getElementById('ladder-list').innerHTML = ladders.map((l) =>
+    '<div class="ladder" data-ladder="' + esc(l.name) + '"><b>' + esc(l.name) + '</b>: <span class="current-model">' + esc(l.current_model) + '</span>'
+    + ' <span class="muted">incidents ' + l.incidents.weight + ' of ' + l.incidents.threshold + (l.cooldown_seconds_left ? ', cooldown ' + l.cooldown_seconds_left + ' s' : '') + '</span>'
+    + '<div class="rungs">' + l.models.map((m, i) => '<span class="rung' + (i === l.current_model_index ? ' current' : '') + '">' + esc(m) + '</span>').join('') + '</div>'
+    + (l.history.length ? '<table><tr><th>when</th><th>from → to</th><th>why</th></tr>' + l.history.slice(-5).reverse().map((h) => '<tr><td>' + ago(h.at) + '</td><td>' + esc(h.from) + ' → ' + esc(h.to) + '</td><td class="wrap">' + esc(h.reason) + ' <span class="muted">(' + esc(h.source) + ')</span></td></tr>').join('') + '</table>' : '<span class="muted">no moves yet</span>')
+    + '</div>').join('');
+  const incidents = ladders.flatMap((l) => l.incidents.recent.map((i) => ({ ...i, ladder: l.name }))).sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 8);
+  document.getElementById('incident-list').innerHTML = incidents.length ? '<table><tr><th>when</th><th>ladder</th><th>kind</th><th>log line</th></tr>' + incidents.map((i) => '<tr><td>' + ago(i.at) + '</td><td>' + esc(i.ladder) + '</td><td class="' + (i.severity === 'hard' ? 'bad' : '') + '">' + esc(i.kind) + '</td><td class="wrap"><code>' + esc(i.evidence) + '</code></td></tr>').join('') + '</table>' : 'none in the window';
+}
+
+function drawQueue(stats) {
+  const q = stats.queue;
+  const rows = Object.entries(q.by_model);
+  document.getElementById('queue-body').innerHTML = '<p><b class="running">' + stats.running + '</b> running, <b>' + q.by_status.pending + '</b> waiting; ' + q.by_status.complete + ' complete, ' + q.by_status.failed + ' failed</p>'
+    + (rows.length ? '<table><tr><th>model</th><th>waiting</th><th>running</th></tr>' + rows.map(([m, c]) => '<tr><td>' + esc(m) + '</td><td>' + (c.pending + c.queued) + '</td><td>' + c.running + '</td></tr>').join('') + '</table>' : '<span class="muted">nothing waiting</span>');
+}
+
+function drawJobs(list) {
+  document.getElementById('job-list').innerHTML = list.jobs.length ? '<table><tr><th>job</th><th>model</th><th>priority</th><th>status</th><th>latency</th></tr>' + list.jobs.map((j) => {
+    const latency = j.completed_at ? ((Date.parse(j.completed_at) - Date.parse(j.submitted_at)) / 1000).toFixed(1) + ' s' : '';
+    return '<tr data-job="' + esc(j.job_id) + '"><td>' + esc(j.job_id.slice(0, 8)) + '</td><td>' + esc(j.resolved_model ?? j.model) + '</td><td>' + esc(j.priority) + '</td><td class="' + (j.status === 'failed' ? 'bad' : '') + '">' + esc(j.status) + '</td><td>' + latency + '</td></tr>';
+  }).join('') + '</table>' : '<span class="muted">no jobs yet</span>';
+}
+
+async function tick() {
+  try {
+    const [stats, jobs] = await Promise.all([api('/api/stats'), api('/api/jobs?limit=12')]);
+    document.getElementById('status').textContent = (stats.resources.ollama.reachable ? 'Ollama reachable' : 'Ollama unreachable') + ' · log watch: ' + stats.watch.state + ' · updated ' + new Date().toLocaleTimeString();
+    drawGpus(stats); drawLadders(stats); drawQueue(stats); drawJobs(jobs);
+  } catch (err) {
+    document.getElementById('status').textContent = 'cannot reach the supervisor: ' + err.message;
+  }
+}
+tick();
+setInterval(tick, 1000);
+</script>
+</body>
+</html>
+`;
