@@ -47,7 +47,10 @@ async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
   const longRunning =
-    ['serve', 'demo'].includes(args[0] ?? '') || (args[0] === 'sim' && args[1] !== 'nvidia-smi');
+    ['serve', 'demo'].includes(args[0] ?? '') ||
+    (args[0] === 'sim' && args[1] !== 'nvidia-smi') ||
+    (['status', 'fleet-status'].includes(args[0] ?? '') &&
+      (args.includes('--watch') || args.includes('-w')));
   const signals = longRunning ? signalHub() : undefined;
   const once = (event: StopSignal, listener: () => void) =>
     signals ? signals.once(event, listener) : process.once(event, listener);
@@ -89,7 +92,7 @@ async function main(): Promise<number> {
     switch (parsed.command) {
       // Commands load on demand: `fleet status` should not pay for the HTTP server.
       case 'status':
-        return await (await import('./cli/status.js')).statusCommand(parsed, cli);
+        return await (await import('./cli/status.js')).statusCommand(parsed, cli, { once });
       case 'downgrade':
       case 'upgrade':
       case 'reset':

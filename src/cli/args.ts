@@ -69,10 +69,12 @@ const OPTIONS = {
   'no-check': { type: 'boolean' },
   status: { type: 'string' },
   limit: { type: 'string' },
+  watch: { type: 'boolean', short: 'w' },
 } as const;
 
 /** Which flags each command takes, besides the common ones. */
 const EXTRA_FLAGS: Partial<Record<CommandName, readonly string[]>> = {
+  status: ['watch'],
   downgrade: ['reason'],
   upgrade: ['reason'],
   reset: ['reason'],

@@ -16,6 +16,7 @@ Usage: fleet <command> [flags]
 
 Commands:
   status             each ladder's rung, incidents, cooldown and history; Ollama's models
+                     (--watch: redraw every 2 s until Ctrl-C)
   downgrade          step a ladder down to its next smaller model
   upgrade            step a ladder up to its next larger model
   reset              put a ladder back at its top (largest) model

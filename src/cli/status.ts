@@ -21,7 +21,46 @@ export interface OllamaView {
   error?: string;
 }
 
-export async function statusCommand(parsed: ParsedCommand, cli: CliEnvironment): Promise<number> {
+const WATCH_EVERY_MS = 2_000;
+
+/**
+ * `fleet status`, or with `--watch` the same picture redrawn every two seconds until Ctrl-C
+ * (or SIGTERM) stops it.
+ */
+export async function statusCommand(
+  parsed: ParsedCommand,
+  cli: CliEnvironment,
+  signals?: { once(event: 'SIGTERM' | 'SIGINT', listener: () => void): void },
+): Promise<number> {
+  if (parsed.options.watch !== true || parsed.flags.json) return statusOnce(parsed, cli);
+  const stop = new AbortController();
+  signals?.once('SIGINT', () => stop.abort());
+  signals?.once('SIGTERM', () => stop.abort());
+  while (!stop.signal.aborted) {
+    let screen = '';
+    await statusOnce(parsed, { ...cli, stdout: (text) => (screen += text) }).catch((err: Error) => {
+      screen = `fleet: ${err.message}\n`;
+    });
+    // Clear the terminal, then draw the whole picture at once (no flicker line by line).
+    cli.stdout(
+      `\x1b[2J\x1b[H${screen}\nevery ${WATCH_EVERY_MS / 1000} s, ${new Date(cli.now()).toLocaleTimeString()} (Ctrl-C stops)\n`,
+    );
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, WATCH_EVERY_MS);
+      stop.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+  return 0;
+}
+
+async function statusOnce(parsed: ParsedCommand, cli: CliEnvironment): Promise<number> {
   const config = await loadCliConfig(parsed.flags, cli);
   const { control, store } = await openFleetControl(config, cli);
   const chosen =

@@ -65,7 +65,7 @@ describe('the dashboard', () => {
 
       await mkdir(path.join(ROOT, 'test-output'), { recursive: true });
       await page.screenshot({ path: path.join(ROOT, 'test-output/dashboard.png'), fullPage: true });
-      expect(await page.evaluate(() => localStorage.getItem('fleet-token'))).toBe('sesame');
+      expect(await page.evaluate('localStorage.getItem("fleet-token")')).toBe('sesame');
     } finally {
       await browser.close();
     }
