@@ -32,14 +32,28 @@ export function resourcesView(snapshot: ResourceSnapshot, estimate: StatsOptions
 
 export function statsRoutes(app: FastifyInstance, options: StatsOptions): void {
   app.get('/api/stats', async () => {
-    const [counts, snapshot, fleet] = await Promise.all([
+    const [counts, breakdown, snapshot, fleet] = await Promise.all([
       options.store.counts(),
+      options.store.openBreakdown(),
       options.snapshot(),
       options.fleet.status(),
     ]);
+    // Waiting jobs per model and priority: { model: { high, normal, low } }.
+    const byPriority: Record<string, Record<string, number>> = {};
+    for (const row of breakdown) {
+      if (row.status === 'running') continue;
+      const model = byPriority[row.model] ?? { high: 0, normal: 0, low: 0 };
+      model[row.priority] = (model[row.priority] ?? 0) + row.count;
+      byPriority[row.model] = model;
+    }
     return {
       running: counts.by_status.running,
-      queue: { total_jobs: counts.total, by_status: counts.by_status, by_model: counts.by_model },
+      queue: {
+        total_jobs: counts.total,
+        by_status: counts.by_status,
+        by_model: counts.by_model,
+        waiting_by_priority: byPriority,
+      },
       resources: resourcesView(snapshot, options.estimate),
       fleet: {
         ladders: fleet.ladders.map((l) => ({

@@ -42,7 +42,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <main>
   <section id="vram"><h2>VRAM</h2><div id="gpus" class="muted">waiting for the first reading…</div></section>
   <section id="ladders"><h2>Model ladders</h2><div id="ladder-list"></div></section>
-  <section id="queue"><h2>Queue</h2><div id="queue-body"></div></section>
+  <section id="queue"><h2>Queue</h2><div id="queue-body"></div><div id="running-list"></div></section>
   <section id="incidents"><h2>Latest VRAM incidents</h2><div id="incident-list" class="muted">none</div></section>
   <section id="jobs"><h2>Recent jobs</h2><div id="job-list"></div></section>
 </main>
@@ -104,11 +104,16 @@ function drawLadders(stats) {
   document.getElementById('incident-list').innerHTML = incidents.length ? '<table><tr><th>when</th><th>ladder</th><th>kind</th><th>log line</th></tr>' + incidents.map((i) => '<tr><td>' + ago(i.at) + '</td><td>' + esc(i.ladder) + '</td><td class="' + (i.severity === 'hard' ? 'bad' : '') + '">' + esc(i.kind) + '</td><td class="wrap"><code>' + esc(i.evidence) + '</code></td></tr>').join('') + '</table>' : 'none in the window';
 }
 
+function drawRunning(list) {
+  document.getElementById('running-list').innerHTML = list.jobs.length ? '<h2 style="margin-top:10px">Running now</h2><table><tr><th>job</th><th>model</th><th>priority</th><th>for</th></tr>' + list.jobs.map((j) => '<tr><td>' + esc(j.job_id.slice(0, 8)) + '</td><td>' + esc(j.resolved_model ?? j.model) + '</td><td>' + esc(j.priority) + '</td><td>' + (j.started_at ? ((Date.now() - Date.parse(j.started_at)) / 1000).toFixed(1) + ' s' : '') + '</td></tr>').join('') + '</table>' : '';
+}
+
 function drawQueue(stats) {
   const q = stats.queue;
   const rows = Object.entries(q.by_model);
+  const prio = q.waiting_by_priority ?? {};
   document.getElementById('queue-body').innerHTML = '<p><b class="running">' + stats.running + '</b> running, <b>' + q.by_status.pending + '</b> waiting; ' + q.by_status.complete + ' complete, ' + q.by_status.failed + ' failed</p>'
-    + (rows.length ? '<table><tr><th>model</th><th>waiting</th><th>running</th></tr>' + rows.map(([m, c]) => '<tr><td>' + esc(m) + '</td><td>' + (c.pending + c.queued) + '</td><td>' + c.running + '</td></tr>').join('') + '</table>' : '<span class="muted">nothing waiting</span>');
+    + (rows.length ? '<table><tr><th>model</th><th>waiting (high / normal / low)</th><th>running</th></tr>' + rows.map(([m, c]) => { const p = prio[m] ?? { high: 0, normal: 0, low: 0 }; return '<tr><td>' + esc(m) + '</td><td>' + (c.pending + c.queued) + ' (' + p.high + ' / ' + p.normal + ' / ' + p.low + ')</td><td>' + c.running + '</td></tr>'; }).join('') + '</table>' : '<span class="muted">nothing waiting</span>');
 }
 
 function drawJobs(list) {
@@ -120,9 +125,9 @@ function drawJobs(list) {
 
 async function tick() {
   try {
-    const [stats, jobs] = await Promise.all([api('/api/stats'), api('/api/jobs?limit=12')]);
+    const [stats, jobs, running] = await Promise.all([api('/api/stats'), api('/api/jobs?limit=12'), api('/api/jobs?status=running&limit=10')]);
     document.getElementById('status').textContent = (stats.resources.ollama.reachable ? 'Ollama reachable' : 'Ollama unreachable') + ' · log watch: ' + stats.watch.state + ' · updated ' + new Date().toLocaleTimeString();
-    drawGpus(stats); drawLadders(stats); drawQueue(stats); drawJobs(jobs);
+    drawGpus(stats); drawLadders(stats); drawQueue(stats); drawRunning(running); drawJobs(jobs);
   } catch (err) {
     document.getElementById('status').textContent = 'cannot reach the supervisor: ' + err.message;
   }
