@@ -4,6 +4,7 @@
  * the queue (an OOM) runs again from the start; the text the caller already has is not sent
  * twice. Cancelling (the caller went away) cancels the job.
  */
+import type { FastifyReply } from 'fastify';
 import type { JobEvent, JobEvents } from '../queue/events.js';
 import type { GroupCommit } from '../queue/group-commit.js';
 import { FINAL_STATUSES, type Job, type NewJob } from '../queue/job.js';
@@ -103,4 +104,65 @@ export async function runJob(deps: JobRunDeps, newJob: NewJob): Promise<JobRun> 
 /** The model the job ran on: the rung an alias resolved to, or the name it was given. */
 export function modelOf(job: Job): string {
   return job.resolved_model ?? job.model;
+}
+
+/** How a dialect (Ollama's NDJSON, OpenAI's server-sent events) frames a job's answer. */
+export interface Framing {
+  contentType: string;
+  /** One streamed piece of text, as the bytes to write. */
+  chunk(model: string, piece: string, first: boolean): string;
+  /** The bytes that end a stream: the final frame, or the error. */
+  end(job: Job): string;
+  /** The whole answer of a job that completed, when not streaming. */
+  whole(job: Job): unknown;
+  /** The body of a job that did not complete, when not streaming (sent with status 500). */
+  failure(job: Job): unknown;
+}
+
+/**
+ * Answers a caller from its job: streamed as the tokens come, or once at the end. The job's
+ * id and its place in line go in headers; the caller leaving before the end cancels the job.
+ */
+export async function respond(
+  reply: FastifyReply,
+  run: JobRun,
+  stream: boolean,
+  framing: Framing,
+): Promise<unknown> {
+  let finished = false;
+  // The response closing before the job ended: the caller went away.
+  reply.raw.once('close', () => {
+    if (!finished) void run.cancel();
+  });
+  const headers: Record<string, string> = { 'x-fleet-job': run.id };
+  if (run.position !== undefined) headers['x-fleet-queue-position'] = String(run.position);
+  if (!stream) {
+    for await (const event of run.events()) {
+      if (event.type !== 'done') continue;
+      finished = true;
+      if (event.job.status !== 'complete')
+        return reply.headers(headers).status(500).send(framing.failure(event.job));
+      return reply.headers(headers).send(framing.whole(event.job));
+    }
+    return undefined;
+  }
+  reply.hijack();
+  reply.raw.writeHead(200, {
+    'content-type': framing.contentType,
+    'cache-control': 'no-cache',
+    ...headers,
+  });
+  let model = '';
+  let first = true;
+  for await (const event of run.events()) {
+    if (event.type === 'running') model = event.model;
+    else if (event.type === 'token') {
+      reply.raw.write(framing.chunk(model, event.text, first));
+      first = false;
+    } else {
+      finished = true;
+      reply.raw.end(framing.end(event.job));
+    }
+  }
+  return reply;
 }

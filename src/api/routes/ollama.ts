@@ -10,8 +10,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { Errors, FleetError } from '../../errors.js';
 import type { OllamaClient } from '../../ollama/client.js';
-import { PRIORITIES, type Priority } from '../../queue/job.js';
-import { type JobRun, type JobRunDeps, modelOf, runJob } from '../job-stream.js';
+import { type Job, PRIORITIES, type Priority } from '../../queue/job.js';
+import {
+  type Framing,
+  type JobRun,
+  type JobRunDeps,
+  modelOf,
+  respond,
+  runJob,
+} from '../job-stream.js';
 import { type SubmitContext, toNewJob } from '../submit-body.js';
 import { parseBody } from '../validate.js';
 
@@ -184,14 +191,19 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
       prompt: body.prompt || ' ',
       ...pick(body, ['images', 'system', 'format', 'options', 'keep_alive', 'think']),
     });
-    return answer(reply, run, body.stream, {
-      chunk: (model, piece) => ({ model, created_at: now(), response: piece, done: false }),
-      final: (result, model, streamed) => ({
-        ...result,
-        model,
-        ...(streamed ? { response: '' } : {}),
+    return respond(
+      reply,
+      run,
+      body.stream,
+      ndjson({
+        chunk: (model, piece) => ({ model, created_at: now(), response: piece, done: false }),
+        final: (result, model, streamed) => ({
+          ...result,
+          model,
+          ...(streamed ? { response: '' } : {}),
+        }),
       }),
-    });
+    );
   });
 
   app.post('/api/chat', async (request, reply) => {
@@ -202,19 +214,24 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
       messages: body.messages,
       ...pick(body, ['format', 'options', 'keep_alive', 'think']),
     });
-    return answer(reply, run, body.stream, {
-      chunk: (model, piece) => ({
-        model,
-        created_at: now(),
-        message: { role: 'assistant', content: piece },
-        done: false,
+    return respond(
+      reply,
+      run,
+      body.stream,
+      ndjson({
+        chunk: (model, piece) => ({
+          model,
+          created_at: now(),
+          message: { role: 'assistant', content: piece },
+          done: false,
+        }),
+        final: (result, model, streamed) => ({
+          ...result,
+          model,
+          ...(streamed ? { message: { role: 'assistant', content: '' } } : {}),
+        }),
       }),
-      final: (result, model, streamed) => ({
-        ...result,
-        model,
-        ...(streamed ? { message: { role: 'assistant', content: '' } } : {}),
-      }),
-    });
+    );
   });
 
   app.post('/api/embed', async (request, reply) => {
@@ -224,10 +241,15 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
       input: body.input,
       ...pick(body, ['options', 'keep_alive']),
     });
-    return answer(reply, run, false, {
-      chunk: () => ({}),
-      final: (result, model) => ({ ...result, model }),
-    });
+    return respond(
+      reply,
+      run,
+      false,
+      ndjson({
+        chunk: () => ({}),
+        final: (result, model) => ({ ...result, model }),
+      }),
+    );
   });
 
   // The older embeddings route: one prompt in, one vector out.
@@ -238,10 +260,17 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
       input: body.prompt || ' ',
       ...pick(body, ['options', 'keep_alive']),
     });
-    return answer(reply, run, false, {
-      chunk: () => ({}),
-      final: (result) => ({ embedding: (result.embeddings as number[][] | undefined)?.[0] ?? [] }),
-    });
+    return respond(
+      reply,
+      run,
+      false,
+      ndjson({
+        chunk: () => ({}),
+        final: (result) => ({
+          embedding: (result.embeddings as number[][] | undefined)?.[0] ?? [],
+        }),
+      }),
+    );
   });
 
   /** A load (or, with keep_alive 0, an unload) request: the scheduler decides those. */
@@ -262,61 +291,29 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
   return compat;
 }
 
-interface Shapes {
+/** Ollama's framing: NDJSON lines; the final line carries Ollama's own timing fields. */
+function ndjson(shapes: {
   chunk: (model: string, piece: string) => Record<string, unknown>;
   final: (
     result: Record<string, unknown>,
     model: string,
     streamed: boolean,
   ) => Record<string, unknown>;
-}
-
-/** Streams NDJSON as the tokens come, or waits and answers once; the caller leaving cancels. */
-async function answer(
-  reply: FastifyReply,
-  run: JobRun,
-  stream: boolean,
-  shapes: Shapes,
-): Promise<unknown> {
-  let finished = false;
-  // The response closing before the job ended: the caller went away.
-  reply.raw.once('close', () => {
-    if (!finished) void run.cancel();
-  });
-  const headers: Record<string, string> = { 'x-fleet-job': run.id };
-  if (run.position !== undefined) headers['x-fleet-queue-position'] = String(run.position);
-  if (!stream) {
-    for await (const event of run.events()) {
-      if (event.type !== 'done') continue;
-      finished = true;
-      const job = event.job;
-      if (job.status !== 'complete')
-        return reply
-          .headers(headers)
-          .status(500)
-          .send({ error: job.error?.message ?? `job ${job.status}` });
-      return reply.headers(headers).send(shapes.final(job.result ?? {}, modelOf(job), false));
-    }
-    return undefined;
-  }
-  reply.hijack();
-  reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', ...headers });
-  let model = '';
-  for await (const event of run.events()) {
-    if (event.type === 'running') model = event.model;
-    else if (event.type === 'token')
-      reply.raw.write(`${JSON.stringify(shapes.chunk(model, event.text))}\n`);
-    else {
-      finished = true;
-      const job = event.job;
-      const line =
+}): Framing {
+  const line = (value: unknown) => `${JSON.stringify(value)}\n`;
+  const failure = (job: Job) => ({ error: job.error?.message ?? `job ${job.status}` });
+  return {
+    contentType: 'application/x-ndjson',
+    chunk: (model, piece) => line(shapes.chunk(model, piece)),
+    end: (job) =>
+      line(
         job.status === 'complete'
           ? shapes.final(job.result ?? {}, modelOf(job), true)
-          : { error: job.error?.message ?? `job ${job.status}` };
-      reply.raw.end(`${JSON.stringify(line)}\n`);
-    }
-  }
-  return reply;
+          : failure(job),
+      ),
+    whole: (job) => shapes.final(job.result ?? {}, modelOf(job), false),
+    failure,
+  };
 }
 
 function priorityOf(request: FastifyRequest): Priority {

@@ -4,10 +4,10 @@
  * jobs like any other; `/v1/models` lists Ollama's models and the ladder aliases. Errors
  * take OpenAI's shape (see the error handler).
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Job } from '../../queue/job.js';
-import { type JobRun, modelOf } from '../job-stream.js';
+import { type Framing, modelOf, respond } from '../job-stream.js';
 import { parseBody } from '../validate.js';
 import type { CompatRoutes } from './ollama.js';
 
@@ -69,45 +69,50 @@ export function openaiRoutes(app: FastifyInstance, compat: CompatRoutes): void {
       ...(body.response_format?.type === 'json_object' ? { format: 'json' } : {}),
     });
     const id = `chatcmpl-${run.id}`;
-    return answer(reply, run, body.stream, {
-      chunk: (model, piece, first) => ({
-        id,
-        object: 'chat.completion.chunk',
-        created: seconds(),
-        model,
-        choices: [
-          {
-            index: 0,
-            delta: first ? { role: 'assistant', content: piece } : { content: piece },
-            finish_reason: null,
-          },
-        ],
-      }),
-      last: (job) => ({
-        id,
-        object: 'chat.completion.chunk',
-        created: seconds(),
-        model: modelOf(job),
-        choices: [{ index: 0, delta: {}, finish_reason: finishReason(job) }],
-      }),
-      whole: (job) => ({
-        id,
-        object: 'chat.completion',
-        created: seconds(),
-        model: modelOf(job),
-        choices: [
-          {
-            index: 0,
-            message: {
-              role: 'assistant',
-              content: (job.result?.message as { content?: string } | undefined)?.content ?? '',
+    return respond(
+      reply,
+      run,
+      body.stream,
+      sse({
+        chunk: (model, piece, first) => ({
+          id,
+          object: 'chat.completion.chunk',
+          created: seconds(),
+          model,
+          choices: [
+            {
+              index: 0,
+              delta: first ? { role: 'assistant', content: piece } : { content: piece },
+              finish_reason: null,
             },
-            finish_reason: finishReason(job),
-          },
-        ],
-        usage: usage(job),
+          ],
+        }),
+        last: (job) => ({
+          id,
+          object: 'chat.completion.chunk',
+          created: seconds(),
+          model: modelOf(job),
+          choices: [{ index: 0, delta: {}, finish_reason: finishReason(job) }],
+        }),
+        whole: (job) => ({
+          id,
+          object: 'chat.completion',
+          created: seconds(),
+          model: modelOf(job),
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: 'assistant',
+                content: (job.result?.message as { content?: string } | undefined)?.content ?? '',
+              },
+              finish_reason: finishReason(job),
+            },
+          ],
+          usage: usage(job),
+        }),
       }),
-    });
+    );
   });
 
   app.post('/v1/completions', async (request, reply) => {
@@ -125,57 +130,67 @@ export function openaiRoutes(app: FastifyInstance, compat: CompatRoutes): void {
       logprobs: null,
       finish_reason: finish,
     });
-    return answer(reply, run, body.stream, {
-      chunk: (model, piece) => ({
-        id,
-        object: 'text_completion',
-        created: seconds(),
-        model,
-        choices: [choice(piece, null)],
+    return respond(
+      reply,
+      run,
+      body.stream,
+      sse({
+        chunk: (model, piece) => ({
+          id,
+          object: 'text_completion',
+          created: seconds(),
+          model,
+          choices: [choice(piece, null)],
+        }),
+        last: (job) => ({
+          id,
+          object: 'text_completion',
+          created: seconds(),
+          model: modelOf(job),
+          choices: [choice('', finishReason(job))],
+        }),
+        whole: (job) => ({
+          id,
+          object: 'text_completion',
+          created: seconds(),
+          model: modelOf(job),
+          choices: [choice(String(job.result?.response ?? ''), finishReason(job))],
+          usage: usage(job),
+        }),
       }),
-      last: (job) => ({
-        id,
-        object: 'text_completion',
-        created: seconds(),
-        model: modelOf(job),
-        choices: [choice('', finishReason(job))],
-      }),
-      whole: (job) => ({
-        id,
-        object: 'text_completion',
-        created: seconds(),
-        model: modelOf(job),
-        choices: [choice(String(job.result?.response ?? ''), finishReason(job))],
-        usage: usage(job),
-      }),
-    });
+    );
   });
 
   app.post('/v1/embeddings', async (request, reply) => {
     const body = parseBody(embeddingBody, request.body);
     const run = await compat.start(request, { model: body.model, input: body.input });
-    return answer(reply, run, false, {
-      chunk: () => ({}),
-      last: () => ({}),
-      whole: (job) => {
-        const vectors = (job.result?.embeddings as number[][] | undefined) ?? [];
-        const tokens = Number(job.result?.prompt_eval_count ?? 0);
-        return {
-          object: 'list',
-          data: vectors.map((v, index) => ({
-            object: 'embedding',
-            index,
-            // The official clients ask for base64 (little-endian float32) by default.
-            embedding:
-              body.encoding_format === 'base64'
-                ? Buffer.from(new Float32Array(v).buffer).toString('base64')
-                : v,
-          })),
-          model: modelOf(job),
-          usage: { prompt_tokens: tokens, total_tokens: tokens },
-        };
-      },
-    });
+    return respond(
+      reply,
+      run,
+      false,
+      sse({
+        chunk: () => ({}),
+        last: () => ({}),
+        whole: (job) => {
+          const vectors = (job.result?.embeddings as number[][] | undefined) ?? [];
+          const tokens = Number(job.result?.prompt_eval_count ?? 0);
+          return {
+            object: 'list',
+            data: vectors.map((v, index) => ({
+              object: 'embedding',
+              index,
+              // The official clients ask for base64 (little-endian float32) by default.
+              embedding:
+                body.encoding_format === 'base64'
+                  ? Buffer.from(new Float32Array(v).buffer).toString('base64')
+                  : v,
+            })),
+            model: modelOf(job),
+            usage: { prompt_tokens: tokens, total_tokens: tokens },
+          };
+        },
+      }),
+    );
   });
 }
 
@@ -213,53 +228,21 @@ function usage(job: Job) {
   };
 }
 
-interface Shapes {
+/** OpenAI's framing: server-sent events ending in `[DONE]`. */
+function sse(shapes: {
   chunk: (model: string, piece: string, first: boolean) => Record<string, unknown>;
   last: (job: Job) => Record<string, unknown>;
   whole: (job: Job) => Record<string, unknown>;
-}
-
-/** Server-sent events as the tokens come (ending in `[DONE]`), or one answer at the end. */
-async function answer(reply: FastifyReply, run: JobRun, stream: boolean, shapes: Shapes) {
-  let finished = false;
-  reply.raw.once('close', () => {
-    if (!finished) void run.cancel();
-  });
-  const headers = {
-    'x-fleet-job': run.id,
-    ...(run.position ? { 'x-fleet-queue-position': String(run.position) } : {}),
+}): Framing {
+  const event = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
+  return {
+    contentType: 'text/event-stream',
+    chunk: (model, piece, first) => event(shapes.chunk(model, piece, first)),
+    end: (job) =>
+      `${event(job.status === 'complete' ? shapes.last(job) : failure(job))}data: [DONE]\n\n`,
+    whole: shapes.whole,
+    failure,
   };
-  if (!stream) {
-    for await (const event of run.events()) {
-      if (event.type !== 'done') continue;
-      finished = true;
-      if (event.job.status !== 'complete')
-        return reply.headers(headers).status(500).send(failure(event.job));
-      return reply.headers(headers).send(shapes.whole(event.job));
-    }
-    return undefined;
-  }
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': 'text/event-stream',
-    'cache-control': 'no-cache',
-    ...headers,
-  });
-  const send = (data: unknown) => reply.raw.write(`data: ${JSON.stringify(data)}\n\n`);
-  let model = '';
-  let first = true;
-  for await (const event of run.events()) {
-    if (event.type === 'running') model = event.model;
-    else if (event.type === 'token') {
-      send(shapes.chunk(model, event.text, first));
-      first = false;
-    } else {
-      finished = true;
-      send(event.job.status === 'complete' ? shapes.last(event.job) : failure(event.job));
-      reply.raw.end('data: [DONE]\n\n');
-    }
-  }
-  return reply;
 }
 
 function failure(job: Job) {
