@@ -91,6 +91,8 @@ export async function startSim(settings: SimSettings): Promise<SimProcess> {
 
 export interface ServeProcess {
   url: string;
+  /** The folder holding its fleet.yaml and state/. */
+  dir: string;
   pid: number;
   /** Resident memory now, from /proc. */
   rssBytes(): Promise<number>;
@@ -98,24 +100,34 @@ export interface ServeProcess {
 }
 
 /** `fleet serve` with a fleet.yaml written for the run (appended to the basics). */
-export async function startServe(ollamaUrl: string, yaml = ''): Promise<ServeProcess> {
+export async function startServe(
+  ollamaUrl: string,
+  yaml = '',
+  /** A Docker engine for the log watcher and the workers; none by default. */
+  dockerHost?: string,
+): Promise<ServeProcess> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fleet-bench-'));
   const port = await freePort();
   const file = path.join(dir, 'fleet.yaml');
   await writeFile(
     file,
     [
-      `ollama: { url: "${ollamaUrl}", container: fleet-bench-no-container }`,
+      ...(yaml.includes('ollama:')
+        ? []
+        : [`ollama: { url: "${ollamaUrl}", container: fleet-bench-no-container }`]),
       `gpu: { nvidia_smi: [${process.execPath}, ${MAIN}, sim, nvidia-smi, "--sim-url=${ollamaUrl}"], poll_interval: 1s }`,
       `api: { host: 127.0.0.1, port: ${port} }`,
       'state_dir: ./state',
       yaml,
     ].join('\n'),
   );
-  // No Docker here: the log watcher keeps looking for its container, which costs nothing.
+  // Without Docker the log watcher keeps looking for its container, which costs nothing.
   const child = spawn(process.execPath, [MAIN, 'serve', '--config', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, DOCKER_HOST: `unix://${path.join(dir, 'no-docker.sock')}` },
+    env: {
+      ...process.env,
+      DOCKER_HOST: dockerHost ?? `unix://${path.join(dir, 'no-docker.sock')}`,
+    },
   });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
@@ -134,6 +146,7 @@ export async function startServe(ollamaUrl: string, yaml = ''): Promise<ServePro
   }
   return {
     url,
+    dir,
     pid: child.pid as number,
     rssBytes: async () => {
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8');

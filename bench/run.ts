@@ -4,10 +4,11 @@
  * fixed seed. Every figure is a count or a ratio of runs made here, in this process tree.
  * Writes bench/results/<date>.json and regenerates bench/REPORT.md and bench/chart.svg.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadMs, SIM_CATALOGUE } from '../src/sim/catalogue.js';
+import { type LadderResult, measureLadder } from './ladder.js';
 import { measureOverhead, type OverheadResult } from './overhead.js';
 import { type SimSettings, startServe, startSim } from './processes.js';
 import { renderChart, renderReport } from './report.js';
@@ -146,7 +147,22 @@ async function workload(
   };
 }
 
+/** Writes bench/REPORT.md and bench/chart.svg from a results file, and prints the summary. */
+async function writeReport(results: BenchResults, file: string): Promise<void> {
+  const dir = path.resolve('bench');
+  const report = renderReport(results, path.relative(dir, file));
+  await writeFile(path.join(dir, 'REPORT.md'), report.markdown);
+  await writeFile(path.join(dir, 'chart.svg'), renderChart(results));
+  process.stdout.write(`\n${report.summary}\n`);
+}
+
 async function main(): Promise<void> {
+  // `--from bench/results/X.json`: only regenerate the report from an earlier run.
+  const from = flag('--from');
+  if (from) {
+    await writeReport(JSON.parse(await readFile(from, 'utf8')) as BenchResults, path.resolve(from));
+    return;
+  }
   const quick = QUICK;
   const count = quick ? 200 : 1000;
   const started = Date.now();
@@ -160,6 +176,12 @@ async function main(): Promise<void> {
   if (wanted('compare')) workloads.push(await workload('compare', compareWorkload()));
   if (wanted('mixed')) workloads.push(await workload('mixed', mixed));
   if (wanted('pressure')) workloads.push(await workload('pressure', mixed, spikes));
+  let ladder: LadderResult | undefined;
+  if (wanted('ladder')) {
+    process.stdout.write('ladder: three OOM blocks in a container log, real Docker engine...');
+    ladder = await measureLadder();
+    process.stdout.write(ladder.measured ? ' done\n' : ` not measured: ${ladder.why}\n`);
+  }
   let overhead: OverheadResult | undefined;
   if (wanted('overhead')) {
     process.stdout.write('overhead: latency, submits, memory, planner...');
@@ -180,6 +202,7 @@ async function main(): Promise<void> {
       node: process.version,
     },
     workloads,
+    ladder,
     overhead,
     seconds: Math.round((Date.now() - started) / 1000),
   };
@@ -191,11 +214,9 @@ async function main(): Promise<void> {
     `${results.date.slice(0, 10)}${quick ? '-quick' : ''}.json`,
   );
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
-  const report = renderReport(results, path.relative(dir, file));
-  await writeFile(path.join(dir, 'REPORT.md'), report.markdown);
-  await writeFile(path.join(dir, 'chart.svg'), renderChart(results));
+  await writeReport(results, file);
   process.stdout.write(
-    `\n${report.summary}\nwrote ${path.relative(process.cwd(), file)}, bench/REPORT.md, bench/chart.svg\n`,
+    `wrote ${path.relative(process.cwd(), file)}, bench/REPORT.md, bench/chart.svg\n`,
   );
 }
 
@@ -205,6 +226,7 @@ export type BenchResults = {
   seed: number;
   setup: Record<string, unknown>;
   workloads: WorkloadResult[];
+  ladder: LadderResult | undefined;
   overhead: OverheadResult | undefined;
   seconds: number;
 };

@@ -7,7 +7,8 @@ import type { ServeProcess, SimProcess } from './processes.js';
 import type { JobOutcome } from './stats.js';
 import type { BenchJob } from './workloads.js';
 
-const OOM_TEXT = /out of memory|unexpectedly stopped|resource limitations/i;
+const OOM_TEXT =
+  /out of memory|unable to allocate|cudaMalloc failed|unexpectedly stopped|resource limitations/i;
 
 /**
  * Sleeps until `job` arrives on the scaled clock, and gives that time: a job that finds every
