@@ -43,10 +43,12 @@ export async function demoCommand(
 ollama-fleet demo: no GPU needed
   simulated Ollama   ${sim.url}   (a simulated 24 GiB GPU; its log: ${ollamaLog})
   supervisor         ${api}   (state: ${config.state_dir})
+  dashboard          ${api}/ui
 
 Try, in another terminal:
   node dist/main.js submit --url ${api} --random 20
-  node dist/main.js status --config demo/fleet.yaml
+  node dist/main.js status --config demo/fleet.yaml --watch
+  OLLAMA_HOST=${api} ollama run fleet "hello"                       # Ollama's API, queued
   curl -s ${api}/api/stats
   curl -s -X POST ${sim.url}/sim/pressure -d '{"mib": 20000}'     # another process takes 20 GiB
   node dist/main.js downgrade --config demo/fleet.yaml            # step the ladder down
