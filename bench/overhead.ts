@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { type DemandGroup, type LoadedState, plan } from '../src/scheduler/planner.js';
-import { freePort, startServe, startSim } from './processes.js';
+import { freePort, post, startServe, startSim } from './processes.js';
 import { type Spread, spread } from './stats.js';
 
 export interface OverheadResult {
@@ -17,14 +17,6 @@ export interface OverheadResult {
 }
 
 const MODEL = 'qwen2.5:0.5b';
-
-async function post(url: string, body: unknown): Promise<Response> {
-  return fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-}
 
 /** Job round trip (submit, then the long-poll that returns when it is done) vs Ollama's. */
 async function latency(requests: number): Promise<OverheadResult['latency_ms']> {

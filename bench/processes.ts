@@ -14,6 +14,15 @@ const MAIN = path.resolve('dist/main.js');
 const OOM_LINE =
   /out of memory|cudaMalloc failed|unable to allocate|requires more (system|gpu) memory/i;
 
+/** POSTs a JSON body: every request the benchmark sends that has one. */
+export function post(url: string, body: unknown): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -78,12 +87,7 @@ export async function startSim(settings: SimSettings): Promise<SimProcess> {
     loads: () => loads,
     ooms: () => ooms,
     post: async (route, body) => {
-      const response = await fetch(`${url}${route}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      await response.text();
+      await (await post(`${url}${route}`, body)).text();
     },
     stop: () => stopChild(child),
   };

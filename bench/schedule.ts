@@ -3,7 +3,7 @@
  * the same jobs at the same arrival times.
  */
 import type { Priority } from '../src/queue/job.js';
-import type { ServeProcess, SimProcess } from './processes.js';
+import { post, type ServeProcess, type SimProcess } from './processes.js';
 import type { JobOutcome } from './stats.js';
 import type { BenchJob } from './workloads.js';
 
@@ -61,11 +61,7 @@ async function sendDirect(
       ? { model: job.model, input: job.prompt }
       : { model: job.model, prompt: job.prompt, stream: true };
   try {
-    const response = await fetch(`${url}/api/${job.kind}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+    const response = await post(`${url}/api/${job.kind}`, body);
     if (!response.ok || !response.body) {
       const text = await response.text();
       return {
@@ -121,7 +117,7 @@ export async function runFleet(
   for (const job of jobs) {
     const at = await arrival(startedAt, job, timeScale);
     submitted.push(
-      post(`${fleet.url}/api/submit`, {
+      postOk(`${fleet.url}/api/submit`, {
         model: job.model,
         priority: job.priority,
         ...(job.kind === 'embed' ? { input: job.prompt } : { prompt: job.prompt }),
@@ -159,12 +155,8 @@ export async function runFleet(
   return outcomes;
 }
 
-async function post(url: string, body: unknown): Promise<unknown> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+async function postOk(url: string, body: unknown): Promise<unknown> {
+  const response = await post(url, body);
   if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
   return response.json();
 }

@@ -33,7 +33,6 @@ export interface JobRun {
 
 export async function runJob(deps: JobRunDeps, newJob: NewJob): Promise<JobRun> {
   const { job, position } = await deps.submits.submit(newJob);
-  deps.events.publish(job.id, { type: 'queued', job, position });
   const queue: RunEvent[] = [];
   let wake: (() => void) | undefined;
   let sent = 0; // characters the caller has
@@ -132,7 +131,9 @@ export async function respond(
   let finished = false;
   // The response closing before the job ended: the caller went away.
   reply.raw.once('close', () => {
-    if (!finished) void run.cancel();
+    // At shutdown the store may already be closed: the job then simply stays queued.
+    if (!finished)
+      run.cancel().catch((err: Error) => reply.log.warn({ err }, `could not cancel job ${run.id}`));
   });
   const headers: Record<string, string> = { 'x-fleet-job': run.id };
   if (run.position !== undefined) headers['x-fleet-queue-position'] = String(run.position);

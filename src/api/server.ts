@@ -92,7 +92,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   }
   if (options.jobs) {
     const jobs = options.jobs;
-    const submits = new GroupCommit(jobs.store, jobs.queueMaxSize, jobs.now);
+    const submits = new GroupCommit(jobs.store, jobs.events, jobs.queueMaxSize, jobs.now);
     jobRoutes(app, { ...jobs, submits });
     if (options.ollama) {
       const compat = ollamaRoutes(app, {

@@ -32,15 +32,19 @@ export async function statusCommand(
   cli: CliEnvironment,
   signals?: { once(event: 'SIGTERM' | 'SIGINT', listener: () => void): void },
 ): Promise<number> {
-  if (parsed.options.watch !== true || parsed.flags.json) return statusOnce(parsed, cli);
+  // fleet.yaml is read once (its warnings said once), not on every redraw.
+  const config = await loadCliConfig(parsed.flags, cli);
+  if (parsed.options.watch !== true || parsed.flags.json) return statusOnce(parsed, cli, config);
   const stop = new AbortController();
   signals?.once('SIGINT', () => stop.abort());
   signals?.once('SIGTERM', () => stop.abort());
   while (!stop.signal.aborted) {
     let screen = '';
-    await statusOnce(parsed, { ...cli, stdout: (text) => (screen += text) }).catch((err: Error) => {
-      screen = `fleet: ${err.message}\n`;
-    });
+    await statusOnce(parsed, { ...cli, stdout: (text) => (screen += text) }, config).catch(
+      (err: Error) => {
+        screen = `fleet: ${err.message}\n`;
+      },
+    );
     // Clear the terminal, then draw the whole picture at once (no flicker line by line).
     cli.stdout(
       `\x1b[2J\x1b[H${screen}\nevery ${WATCH_EVERY_MS / 1000} s, ${new Date(cli.now()).toLocaleTimeString()} (Ctrl-C stops)\n`,
@@ -60,8 +64,11 @@ export async function statusCommand(
   return 0;
 }
 
-async function statusOnce(parsed: ParsedCommand, cli: CliEnvironment): Promise<number> {
-  const config = await loadCliConfig(parsed.flags, cli);
+async function statusOnce(
+  parsed: ParsedCommand,
+  cli: CliEnvironment,
+  config: FleetConfig,
+): Promise<number> {
   const { control, store } = await openFleetControl(config, cli);
   const chosen =
     parsed.flags.ladder === undefined ? undefined : store.ladderConfig(parsed.flags.ladder).name;

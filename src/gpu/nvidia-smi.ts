@@ -125,19 +125,30 @@ const localRunner: CommandRunner = async ([file, ...args], { timeoutMs, signal }
  */
 export function dockerExecRunner(docker: DockerClient, target: ContainerTarget): CommandRunner {
   const where = typeof target === 'string' ? `container ${target}` : `container ${target.label}`;
+  // The container found last time: each reading runs two queries, and the container rarely
+  // changes, so it is looked up again only when the daemon says it is gone or stopped.
+  let known: string | undefined;
+  const execIn = async (argv: readonly string[], timeoutMs: number, signal?: AbortSignal) => {
+    if (known) {
+      try {
+        return await docker.exec(known, argv, { timeoutMs, signal });
+      } catch (err) {
+        const status = (err as { statusCode?: number }).statusCode;
+        if (status !== 404 && status !== 409) throw err;
+        known = undefined;
+      }
+    }
+    const container = await docker.find(target);
+    if (!container?.running) return `${where} is ${container ? 'not running' : 'not found'}`;
+    known = container.id;
+    return docker.exec(known, argv, { timeoutMs, signal });
+  };
   return async (argv, { timeoutMs, signal }) => {
     const file = argv[0] as string;
     try {
-      const container = await docker.find(target);
-      if (!container?.running)
-        return {
-          ok: false,
-          failure: {
-            kind: 'missing',
-            message: `${where} is ${container ? 'not running' : 'not found'}`,
-          },
-        };
-      const result = await docker.exec(container.id, argv, { timeoutMs, signal });
+      const result = await execIn(argv, timeoutMs, signal);
+      if (typeof result === 'string')
+        return { ok: false, failure: { kind: 'missing', message: result } };
       if (result.exitCode === 0) return { ok: true, value: result.stdout };
       // 126/127: the runtime could not start the command at all.
       if (result.exitCode === 126 || result.exitCode === 127)

@@ -108,8 +108,7 @@ export class FleetMetrics {
           this.reset();
           for (const g of sources.snapshot()?.gpus ?? []) {
             const value = pick(g);
-            if (value !== undefined)
-              this.set({ gpu: String(g.index ?? g.uuid), name: g.name ?? '' }, value);
+            if (value !== undefined) this.set({ gpu: String(g.index), name: g.name }, value);
           }
         },
       });

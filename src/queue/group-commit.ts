@@ -2,8 +2,11 @@
  * Group commit: single submits that arrive in the same turn of the event loop are written in
  * one transaction, so many clients share one fsync instead of paying one each. Each caller
  * still gets its own job and place in line, and its own refusal when the queue is full.
+ * Every way in (single, batch, the compatible routes) comes through here, and here each new
+ * job is announced as queued.
  */
 import { Errors, FleetError } from '../errors.js';
+import type { JobEvents } from './events.js';
 import type { Job, NewJob } from './job.js';
 import type { JobStore } from './store.js';
 
@@ -18,9 +21,20 @@ export class GroupCommit {
 
   constructor(
     private readonly store: JobStore,
+    private readonly events: JobEvents,
     private readonly maxSize: number,
     private readonly now: () => number,
   ) {}
+
+  /** A batch: all in one transaction, or none (the queue bound applies to the whole batch). */
+  async batch(jobs: readonly NewJob[]): Promise<{ job: Job; position: number | undefined }[]> {
+    const saved = await this.store.submit(jobs, this.now(), this.maxSize);
+    const places = await this.store.positions(
+      saved.map((j) => j.id),
+      this.now(),
+    );
+    return saved.map((job) => this.#queued(job, places.get(job.id)));
+  }
 
   submit(job: NewJob): Promise<{ job: Job; position: number | undefined }> {
     return new Promise((resolve, reject) => {
@@ -32,38 +46,29 @@ export class GroupCommit {
   async #flush(): Promise<void> {
     const group = this.#waiting.splice(0);
     try {
-      const saved = await this.store.submit(
-        group.map((w) => w.job),
-        this.now(),
-        this.maxSize,
-      );
-      const places = await this.store.positions(
-        saved.map((j) => j.id),
-        this.now(),
-      );
-      for (const [i, job] of saved.entries())
-        group[i]?.resolve({ job, position: places.get(job.id) });
+      const saved = await this.batch(group.map((w) => w.job));
+      for (const [i, one] of saved.entries()) group[i]?.resolve(one);
     } catch (err) {
-      // The group did not fit: some of it may; each is tried alone, in order.
-      if (
-        group.length > 1 &&
-        err instanceof FleetError &&
-        err.code === Errors.FLEET_ERR_QUEUE_FULL.code
-      ) {
-        for (const w of group) {
-          try {
-            const [job] = await this.store.submit([w.job], this.now(), this.maxSize);
-            w.resolve({
-              job: job as Job,
-              position: await this.store.position((job as Job).id, this.now()),
-            });
-          } catch (one) {
-            w.reject(one);
-          }
-        }
+      const full = err instanceof FleetError && err.code === Errors.FLEET_ERR_QUEUE_FULL.code;
+      if (!full || group.length === 1) {
+        for (const w of group) w.reject(err);
         return;
       }
-      for (const w of group) w.reject(err);
+      // The group did not fit: some of it may; each is tried alone, in order.
+      for (const w of group) {
+        try {
+          w.resolve(
+            ((await this.batch([w.job])) as [{ job: Job; position: number | undefined }])[0],
+          );
+        } catch (one) {
+          w.reject(one);
+        }
+      }
     }
+  }
+
+  #queued(job: Job, position: number | undefined): { job: Job; position: number | undefined } {
+    this.events.publish(job.id, { type: 'queued', job, position });
+    return { job, position };
   }
 }

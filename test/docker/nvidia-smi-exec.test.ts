@@ -8,7 +8,7 @@ import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { dockerExecRunner, NvidiaSmiReader } from '../../src/gpu/nvidia-smi.js';
 import { DockerClient } from '../../src/watch/docker.js';
-import { dockerHost, runContainer } from '../helpers/docker.js';
+import { docker, dockerHost, runContainer } from '../helpers/docker.js';
 
 const FAKE = `#!/bin/sh
 case "$1" in
@@ -21,12 +21,15 @@ echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driv
 exit 9`;
 
 /** A running container holding `/tmp/smi` (the script) until the test ends. */
-async function containerWith(script: string): Promise<string> {
+async function containerWith(
+  script: string,
+  label = 'ollama-fleet.role=ollama-test',
+): Promise<string> {
   const name = `fleet-smi-${randomUUID().slice(0, 8)}`;
   await runContainer(
     name,
     `busybox mkdir -p /tmp; cat > /tmp/smi <<'SCRIPT'\n${script}\nSCRIPT\nbusybox chmod +x /tmp/smi; echo > /tmp/ready; sleep 600`,
-    ['ollama-fleet.role=ollama-test'],
+    [label],
   );
   const docker = new DockerClient({ host: dockerHost() });
   for (let i = 0; i < 100; i++) {
@@ -73,6 +76,18 @@ describe('nvidia-smi through docker exec', () => {
     await containerWith(FAKE);
     const telemetry = await reader({ label: 'ollama-fleet.role=ollama-test' }).read();
     expect(telemetry.available).toBe(true);
+  });
+
+  it('follows the container when it is replaced between readings (an Ollama recreate)', async () => {
+    const label = `ollama-fleet.role=ollama-${randomUUID().slice(0, 8)}`;
+    const first = await containerWith(FAKE, label);
+    const smi = reader({ label });
+    expect((await smi.read()).available).toBe(true);
+    await docker('rm', '-f', first);
+    const gone = await smi.read();
+    expect(gone.available).toBe(false);
+    await containerWith(FAKE, label);
+    expect((await smi.read()).available).toBe(true);
   });
 
   it('says the driver failed when nvidia-smi does, with its own words', async () => {

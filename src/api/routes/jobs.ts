@@ -26,6 +26,16 @@ export interface JobRoutesOptions {
   submits: GroupCommit;
 }
 
+/** No new work once shutdown began (every route that takes jobs says so the same way). */
+export function refuseNewWork(closing: () => boolean): void {
+  if (closing()) {
+    throw new FleetError(
+      Errors.FLEET_ERR_SHUTTING_DOWN,
+      'the supervisor is shutting down; submit again once it is back',
+    );
+  }
+}
+
 /** Who submits and what they may name, for toNewJob. */
 export function submitContext(
   options: Pick<JobRoutesOptions, 'known' | 'ladders' | 'tokenConfigured'>,
@@ -81,14 +91,7 @@ export function jobRoutes(app: FastifyInstance, options: JobRoutesOptions): void
 
   const context = (request: FastifyRequest) => submitContext(options, request);
 
-  const refuseWhenClosing = () => {
-    if (options.closing()) {
-      throw new FleetError(
-        Errors.FLEET_ERR_SHUTTING_DOWN,
-        'the supervisor is shutting down; submit again once it is back',
-      );
-    }
-  };
+  const refuseWhenClosing = () => refuseNewWork(options.closing);
 
   const mustGet = async (id: string): Promise<Job> => {
     const job = await store.get(id);
@@ -102,7 +105,6 @@ export function jobRoutes(app: FastifyInstance, options: JobRoutesOptions): void
     refuseWhenClosing();
     const job = await toNewJob(request.body, context(request));
     const { job: created, position } = await submits.submit(job);
-    events.publish(created.id, { type: 'queued', job: created, position });
     return reply.status(202).send({ job_id: created.id, status: 'submitted', position });
   });
 
@@ -112,16 +114,12 @@ export function jobRoutes(app: FastifyInstance, options: JobRoutesOptions): void
     const ctx = context(request);
     const fresh = [];
     for (const [i, raw] of jobs.entries()) fresh.push(await toNewJob(raw, ctx, `body.jobs[${i}]`));
-    const saved = await store.submit(fresh, now(), options.queueMaxSize);
-    const places = await store.positions(
-      saved.map((j) => j.id),
-      now(),
-    );
-    const answer = saved.map((job) => {
-      const position = places.get(job.id);
-      events.publish(job.id, { type: 'queued', job, position });
-      return { job_id: job.id, status: 'submitted', position };
-    });
+    const saved = await submits.batch(fresh);
+    const answer = saved.map(({ job, position }) => ({
+      job_id: job.id,
+      status: 'submitted',
+      position,
+    }));
     return reply.status(202).send({ jobs: answer });
   });
 

@@ -21,6 +21,7 @@ import {
 } from '../job-stream.js';
 import { type SubmitContext, toNewJob } from '../submit-body.js';
 import { parseBody } from '../validate.js';
+import { refuseNewWork } from './jobs.js';
 
 export interface OllamaRoutesOptions {
   deps: JobRunDeps;
@@ -112,9 +113,7 @@ export function compatRoutes(options: OllamaRoutesOptions): CompatRoutes {
   };
   return {
     async start(request, fields) {
-      if (options.closing()) {
-        throw new FleetError(Errors.FLEET_ERR_SHUTTING_DOWN, 'the supervisor is shutting down');
-      }
+      refuseNewWork(options.closing);
       const newJob = await toNewJob(
         { ...fields, priority: priorityOf(request) },
         options.context(request),
@@ -234,44 +233,34 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
     );
   });
 
-  app.post('/api/embed', async (request, reply) => {
-    const body = parseBody(embedBody, request.body);
-    const run = await start(request, {
-      model: body.model,
-      input: body.input,
-      ...pick(body, ['options', 'keep_alive']),
+  // /api/embed, and the older /api/embeddings: one prompt in, one vector out.
+  const embedRoute = (
+    route: string,
+    read: (raw: unknown) => { model: string; input: string | string[] } & Record<string, unknown>,
+    final: (result: Record<string, unknown>, model: string) => Record<string, unknown>,
+  ) =>
+    app.post(route, async (request, reply) => {
+      const body = read(request.body);
+      const run = await start(request, {
+        model: body.model,
+        input: body.input,
+        ...pick(body, ['options', 'keep_alive']),
+      });
+      return respond(reply, run, false, ndjson({ chunk: () => ({}), final }));
     });
-    return respond(
-      reply,
-      run,
-      false,
-      ndjson({
-        chunk: () => ({}),
-        final: (result, model) => ({ ...result, model }),
-      }),
-    );
-  });
-
-  // The older embeddings route: one prompt in, one vector out.
-  app.post('/api/embeddings', async (request, reply) => {
-    const body = parseBody(legacyEmbedBody, request.body);
-    const run = await start(request, {
-      model: body.model,
-      input: body.prompt || ' ',
-      ...pick(body, ['options', 'keep_alive']),
-    });
-    return respond(
-      reply,
-      run,
-      false,
-      ndjson({
-        chunk: () => ({}),
-        final: (result) => ({
-          embedding: (result.embeddings as number[][] | undefined)?.[0] ?? [],
-        }),
-      }),
-    );
-  });
+  embedRoute(
+    '/api/embed',
+    (raw) => parseBody(embedBody, raw),
+    (result, model) => ({ ...result, model }),
+  );
+  embedRoute(
+    '/api/embeddings',
+    (raw) => {
+      const body = parseBody(legacyEmbedBody, raw);
+      return { ...body, input: body.prompt || ' ' };
+    },
+    (result) => ({ embedding: (result.embeddings as number[][] | undefined)?.[0] ?? [] }),
+  );
 
   /** A load (or, with keep_alive 0, an unload) request: the scheduler decides those. */
   async function loadOrUnload(
