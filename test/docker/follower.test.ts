@@ -10,9 +10,11 @@ import { LogFollower } from '../../src/watch/follower.js';
 import { docker, dockerHost, runContainer } from '../helpers/docker.js';
 import { captureLogger } from '../helpers/log.js';
 
-// The counter lives in the container's filesystem, so it carries on across a restart.
+// The counter lives in the container's filesystem, so it carries on across a restart. SIGTERM
+// only ends the loop at its top, so a restart never stops it between printing a number and
+// saving it (which would skip or repeat a number the follower is then blamed for).
 const COUNTER =
-  'i=$(cat /n 2>/dev/null || echo 0); while true; do i=$((i+1)); echo $i > /n; echo "out $i"; echo "err $i" >&2; sleep 0.02; done';
+  'trap "stop=1" TERM; i=$(cat /n 2>/dev/null || echo 0); while [ -z "$stop" ]; do i=$((i+1)); echo "out $i"; echo "err $i" >&2; echo $i > /n; sleep 0.02; done';
 
 const numbers = (lines: LogLine[], stream: 'stdout' | 'stderr') =>
   lines.filter((l) => l.stream === stream).map((l) => Number(l.text.split(' ')[1]));
