@@ -98,10 +98,10 @@ export async function startSupervisor(options: {
     log: queueLog,
   });
   const recovered = await store.recover(now());
-  if (recovered.requeued + recovered.failed > 0) {
+  if (recovered.requeued + recovered.failed + recovered.cancelled > 0) {
     queueLog.warn(
       recovered,
-      'jobs interrupted by the last stop: requeued, or failed when out of attempts',
+      'jobs interrupted by the last stop: requeued, failed when out of attempts, or cancelled when their caller waited on a connection',
     );
   }
   const pruneTimer = setInterval(() => {
@@ -334,6 +334,7 @@ export async function startSupervisor(options: {
     ollama: {
       ollama,
       resolve: async (model) => aliasResolver(await currentLadders())(model),
+      unloadWhenIdle: (model) => engine.unloadWhenIdle(model),
     },
     problems: () => {
       const snapshot = monitor.current();

@@ -1,36 +1,43 @@
 /**
- * One place turns every error into `{ "error": { "code", "message" } }`: routes just throw.
+ * One place turns every error into an answer: routes just throw. The fleet's own API answers
+ * `{ "error": { "code", "message" } }`; Ollama's paths answer as Ollama does
+ * (`{"error": "..."}`, gin's plain-text 404 and 405) and `/v1/` as Ollama's OpenAI layer does.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors, FleetError, isFleetError } from '../errors.js';
-import { OLLAMA_PATHS } from './routes/ollama.js';
+import { OLLAMA_DIALECT, OLLAMA_PATHS } from './routes/ollama.js';
+import { OPENAI_DIALECT } from './routes/openai.js';
+
+export type Dialect = 'ollama' | 'openai' | 'fleet';
+
+/** Whose words a path answers in. */
+export function dialectOf(request: FastifyRequest): Dialect {
+  const path = request.url.split('?')[0] as string;
+  if (path.startsWith('/v1/')) return 'openai';
+  if (OLLAMA_PATHS.has(path)) return 'ollama';
+  return 'fleet';
+}
+
+function send(reply: FastifyReply, dialect: Dialect, error: FleetError, status: number) {
+  if (dialect === 'openai')
+    return reply.status(status).send(OPENAI_DIALECT.error(status, error.message, error.code));
+  if (dialect === 'ollama')
+    return reply.status(status).send(OLLAMA_DIALECT.error(status, error.message, error.code));
+  return reply.status(status).send(error.toJSON());
+}
 
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | FleetError, request, reply) => {
+    const dialect = dialectOf(request);
     if (isFleetError(error)) {
       if (error.status >= 500) request.log.error({ err: error }, error.message);
       if (error.code === 'FLEET_ERR_QUEUE_FULL' || error.code === 'FLEET_ERR_SHUTTING_DOWN') {
         void reply.header('retry-after', '5');
       }
-      const path = request.url.split('?')[0] as string;
-      // OpenAI's routes answer in OpenAI's shape.
-      if (path.startsWith('/v1/')) {
-        const status = error.code === 'FLEET_ERR_UNKNOWN_MODEL' ? 404 : error.status;
-        return reply.status(status).send({
-          error: {
-            message: error.message,
-            type: status < 500 ? 'invalid_request_error' : 'api_error',
-            param: null,
-            code: error.code === 'FLEET_ERR_UNKNOWN_MODEL' ? 'model_not_found' : error.code,
-          },
-        });
-      }
-      // Ollama's own routes answer as Ollama does: `{"error": "..."}`, 404 for an unknown model.
-      if (OLLAMA_PATHS.has(path)) {
-        const status = error.code === 'FLEET_ERR_UNKNOWN_MODEL' ? 404 : error.status;
-        return reply.status(status).send({ error: error.message });
-      }
-      return reply.status(error.status).send(error.toJSON());
+      // Ollama answers 404 for a model it does not have.
+      const status =
+        dialect !== 'fleet' && error.code === 'FLEET_ERR_UNKNOWN_MODEL' ? 404 : error.status;
+      return send(reply, dialect, error, status);
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {
@@ -38,23 +45,70 @@ export function installErrorHandler(app: FastifyInstance): void {
       const wrapped = new FleetError(Errors.FLEET_ERR_VALIDATION, error.message, {
         details: { fastify_code: error.code },
       });
-      return reply.status(status).send(wrapped.toJSON());
+      return send(reply, dialect, wrapped, status);
     }
     request.log.error({ err: error }, 'request failed');
-    return reply
-      .status(500)
-      .send(
-        new FleetError(
-          Errors.FLEET_ERR_INTERNAL,
-          'internal error; the supervisor log has the details',
-        ).toJSON(),
-      );
+    return send(
+      reply,
+      dialect,
+      new FleetError(
+        Errors.FLEET_ERR_INTERNAL,
+        'internal error; the supervisor log has the details',
+      ),
+      500,
+    );
   });
   app.setNotFoundHandler((request, reply) => {
-    const error = new FleetError(
-      Errors.FLEET_ERR_NOT_FOUND,
-      `no route ${request.method} ${request.url.split('?')[0]}`,
-    );
+    const path = request.url.split('?')[0] as string;
+    // `/api/` and `/v1/` are Ollama's: an unknown path there gets gin's answer, as from Ollama.
+    if (path.startsWith('/api/') || path.startsWith('/v1/')) {
+      return reply.status(404).type('text/plain; charset=utf-8').send('404 page not found');
+    }
+    const error = new FleetError(Errors.FLEET_ERR_NOT_FOUND, `no route ${request.method} ${path}`);
     return reply.status(404).send(error.toJSON());
   });
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+/**
+ * A known path asked with a method it does not take answers 405, as Ollama's gin router
+ * does (`HandleMethodNotAllowed`), not 404. Call before the routes are added; it collects
+ * them, and the function it returns adds the 405 answers once every route is there.
+ */
+export function collectRoutesFor405(app: FastifyInstance): () => void {
+  const taken = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    const methods = taken.get(route.url) ?? new Set<string>();
+    for (const m of [route.method].flat()) {
+      methods.add(m);
+      if (m === 'GET') methods.add('HEAD'); // fastify answers HEAD for every GET route
+    }
+    taken.set(route.url, methods);
+  });
+  return () => {
+    for (const [url, methods] of [...taken]) {
+      const allowed = [...methods];
+      const missing = METHODS.filter((m) => !methods.has(m));
+      if (missing.length === 0) continue;
+      app.route({
+        method: missing,
+        url,
+        handler: async (request, reply) => {
+          void reply.header('allow', allowed.join(', '));
+          if (dialectOf(request) !== 'fleet') {
+            return reply
+              .status(405)
+              .type('text/plain; charset=utf-8')
+              .send('405 method not allowed');
+          }
+          const error = new FleetError(
+            Errors.FLEET_ERR_METHOD_NOT_ALLOWED,
+            `${request.method} ${url} is not allowed; it takes ${allowed.join(', ')}`,
+          );
+          return reply.status(405).send(error.toJSON());
+        },
+      });
+    }
+  };
 }

@@ -1,18 +1,20 @@
 /**
  * A job run on behalf of a caller that waits on the line (the Ollama- and OpenAI-compatible
- * routes): submitted like any job, then followed as events until it ends. A job sent back to
- * the queue (an OOM) runs again from the start; the text the caller already has is not sent
- * twice. Cancelling (the caller went away) cancels the job.
+ * routes): submitted like any job, then followed as events until it ends, and answered with
+ * Ollama's own answer: its status, content type and every frame as it came. A job sent back
+ * to the queue (an OOM) runs again from the start; the frames the caller already has are not
+ * sent twice. The caller leaving cancels the job.
  */
 import type { FastifyReply } from 'fastify';
+import { Errors } from '../errors.js';
 import type { JobEvent, JobEvents } from '../queue/events.js';
 import type { GroupCommit } from '../queue/group-commit.js';
 import { FINAL_STATUSES, type Job, type NewJob } from '../queue/job.js';
 import type { JobStore } from '../queue/store.js';
 
 export type RunEvent =
-  | { type: 'running'; model: string }
-  | { type: 'token'; text: string }
+  | { type: 'head'; status: number; contentType: string }
+  | { type: 'chunk'; data: string }
   | { type: 'done'; job: Job };
 
 export interface JobRunDeps {
@@ -26,7 +28,7 @@ export interface JobRunDeps {
 export interface JobRun {
   id: string;
   position: number | undefined;
-  /** Running, tokens, then one `done` with the job as it ended (complete, failed, cancelled). */
+  /** Ollama's head and frames, then one `done` with the job as it ended. */
   events(): AsyncGenerator<RunEvent>;
   cancel(): Promise<void>;
 }
@@ -35,26 +37,25 @@ export async function runJob(deps: JobRunDeps, newJob: NewJob): Promise<JobRun> 
   const { job, position } = await deps.submits.submit(newJob);
   const queue: RunEvent[] = [];
   let wake: (() => void) | undefined;
-  let sent = 0; // characters the caller has
-  let replay = 0; // characters of a re-run not yet past what was sent
+  let sent = 0; // frames the caller has
+  let skip = 0; // frames of a re-run not yet past what was sent
   let ended = false;
   const push = (event: RunEvent) => {
     queue.push(event);
     wake?.();
   };
   const onEvent = (event: JobEvent) => {
-    if (event.type === 'running') push({ type: 'running', model: modelOf(event.job) });
-    else if (event.type === 'requeued') replay = sent;
-    else if (event.type === 'token') {
-      let text = event.text;
-      if (replay > 0) {
-        const skip = Math.min(replay, text.length);
-        replay -= skip;
-        text = text.slice(skip);
+    if (event.type === 'requeued') {
+      skip = sent;
+    } else if (event.type === 'head') {
+      push(event);
+    } else if (event.type === 'chunk') {
+      if (skip > 0) {
+        skip--;
+        return;
       }
-      if (text === '') return;
-      sent += text.length;
-      push({ type: 'token', text });
+      sent++;
+      push(event);
     } else if (FINAL_STATUSES.has(event.type as Job['status'])) {
       ended = true;
       push({ type: 'done', job: (event as { job: Job }).job });
@@ -105,28 +106,26 @@ export function modelOf(job: Job): string {
   return job.resolved_model ?? job.model;
 }
 
-/** How a dialect (Ollama's NDJSON, OpenAI's server-sent events) frames a job's answer. */
-export interface Framing {
-  contentType: string;
-  /** One streamed piece of text, as the bytes to write. */
-  chunk(model: string, piece: string, first: boolean): string;
-  /** The bytes that end a stream: the final frame, or the error. */
-  end(job: Job): string;
-  /** The whole answer of a job that completed, when not streaming. */
-  whole(job: Job): unknown;
-  /** The body of a job that did not complete, when not streaming (sent with status 500). */
-  failure(job: Job): unknown;
+/** How a dialect (Ollama's, OpenAI's) words the errors that are the fleet's own. */
+export interface Dialect {
+  /** The body of an error answered before any of Ollama's answer was sent. */
+  error(status: number, message: string, code: string): unknown;
+  /** The frame that ends a stream that broke after it began. */
+  streamError(message: string): string;
 }
 
+const STREAMED_TYPES = ['application/x-ndjson', 'text/event-stream'];
+
 /**
- * Answers a caller from its job: streamed as the tokens come, or once at the end. The job's
- * id and its place in line go in headers; the caller leaving before the end cancels the job.
+ * Answers a caller from its job with Ollama's answer unchanged: a stream is relayed frame by
+ * frame once its first frame is there, so a failure before it still gets its real status;
+ * a whole answer is sent once the job completed. The job's id and its place in line go in
+ * headers; the caller leaving before the end cancels the job.
  */
 export async function respond(
   reply: FastifyReply,
   run: JobRun,
-  stream: boolean,
-  framing: Framing,
+  dialect: Dialect,
 ): Promise<unknown> {
   let finished = false;
   // The response closing before the job ended: the caller went away.
@@ -137,33 +136,62 @@ export async function respond(
   });
   const headers: Record<string, string> = { 'x-fleet-job': run.id };
   if (run.position !== undefined) headers['x-fleet-queue-position'] = String(run.position);
-  if (!stream) {
-    for await (const event of run.events()) {
-      if (event.type !== 'done') continue;
-      finished = true;
-      if (event.job.status !== 'complete')
-        return reply.headers(headers).status(500).send(framing.failure(event.job));
-      return reply.headers(headers).send(framing.whole(event.job));
-    }
-    return undefined;
-  }
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': framing.contentType,
-    'cache-control': 'no-cache',
-    ...headers,
-  });
-  let model = '';
-  let first = true;
+  let head: { status: number; contentType: string } | undefined;
+  let streaming = false;
+  let whole = '';
   for await (const event of run.events()) {
-    if (event.type === 'running') model = event.model;
-    else if (event.type === 'token') {
-      reply.raw.write(framing.chunk(model, event.text, first));
-      first = false;
+    if (event.type === 'head') {
+      if (!streaming) {
+        head = event;
+        whole = '';
+      }
+    } else if (event.type === 'chunk') {
+      if (!streaming && head && STREAMED_TYPES.some((t) => head?.contentType.startsWith(t))) {
+        streaming = true;
+        reply.hijack();
+        reply.raw.writeHead(head.status, {
+          'content-type': head.contentType,
+          'cache-control': 'no-cache',
+          ...headers,
+        });
+      }
+      if (streaming) reply.raw.write(event.data);
+      else whole += event.data;
     } else {
       finished = true;
-      reply.raw.end(framing.end(event.job));
+      const { job } = event;
+      if (streaming) {
+        reply.raw.end(job.status === 'failed' ? dialect.streamError(failureText(job)) : undefined);
+        return reply;
+      }
+      void reply.headers(headers);
+      if (job.status === 'complete') {
+        return reply
+          .status(head?.status ?? 200)
+          .type(head?.contentType ?? 'application/json; charset=utf-8')
+          .send(whole !== '' ? whole : JSON.stringify(job.result ?? {}));
+      }
+      const error = job.error;
+      if (error?.status !== undefined && error.body !== undefined) {
+        // Ollama's own refusal: its status and its words, as it sent them.
+        return reply.status(error.status).type('application/json; charset=utf-8').send(error.body);
+      }
+      const status = error?.status ?? statusOf(job);
+      return reply
+        .status(status)
+        .send(dialect.error(status, failureText(job), error?.code ?? 'FLEET_ERR_INTERNAL'));
     }
   }
   return reply;
+}
+
+function failureText(job: Job): string {
+  return job.error?.message ?? `the job was ${job.status}`;
+}
+
+/** The status for a job that ended without an answer from Ollama. */
+function statusOf(job: Job): number {
+  if (job.status === 'cancelled') return Errors.FLEET_ERR_JOB_CANCELLED.status;
+  const code = job.error?.code as keyof typeof Errors | undefined;
+  return (code && Errors[code]?.status) || 500;
 }

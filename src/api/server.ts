@@ -3,12 +3,14 @@
  * handler answers.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { Errors, FleetError } from '../errors.js';
 import type { FleetControl } from '../fleet/control.js';
 import type { Logger } from '../log.js';
 import type { FleetMetrics } from '../metrics/metrics.js';
+import { goJsonError } from '../ollama/json-error.js';
 import { GroupCommit } from '../queue/group-commit.js';
 import { installAuth } from './auth.js';
-import { installErrorHandler } from './error-handler.js';
+import { collectRoutesFor405, dialectOf, installErrorHandler } from './error-handler.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { type JobRoutesOptions, jobRoutes, submitContext } from './routes/jobs.js';
@@ -25,7 +27,7 @@ export interface ApiServerOptions {
   /** The job API; left out, the server offers health and ladder admin only. */
   jobs?: Omit<JobRoutesOptions, 'submits'>;
   /** Ollama's own API on the supervisor (needs `jobs`). */
-  ollama?: Pick<OllamaRoutesOptions, 'ollama' | 'resolve'>;
+  ollama?: Pick<OllamaRoutesOptions, 'ollama' | 'resolve' | 'unloadWhenIdle'>;
   stats?: Omit<StatsOptions, 'fleet'>;
   /** Prometheus metrics, served at /metrics and counting every request. */
   metrics?: FleetMetrics;
@@ -63,16 +65,23 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   });
   // Bodies are JSON whatever the content type says, as Ollama reads them: `curl -d` sends
   // form encoding and fetch sends text/plain by default.
-  app.removeContentTypeParser(['text/plain']);
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+  // application/json too, so a broken body gets Ollama's words on Ollama's paths.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
     try {
       done(null, JSON.parse(body as string));
     } catch (err) {
-      done(Object.assign(err as Error, { statusCode: 400 }), undefined);
+      // Ollama's and OpenAI's paths say it in Ollama's words; the fleet's API in its own.
+      const message =
+        dialectOf(request) === 'fleet'
+          ? `body is not valid JSON: ${(err as Error).message}`
+          : goJsonError(body as string);
+      done(new FleetError(Errors.FLEET_ERR_VALIDATION, message), undefined);
     }
   });
   installErrorHandler(app);
+  const add405s = collectRoutesFor405(app);
   installAuth(app, options.token);
   healthRoutes(app, {
     version: options.version,
@@ -107,6 +116,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     }
   }
   if (options.stats) statsRoutes(app, { ...options.stats, fleet: options.fleet });
+  add405s();
   await app.ready();
   return app;
 }

@@ -1,14 +1,15 @@
 /**
- * What `POST /api/submit` accepts, checked field by field: exactly one of prompt, messages or
- * input; a known priority; a model that fleet.yaml or the Ollama server knows, or a ladder
- * alias. Every refusal names the field.
+ * What `POST /api/submit` accepts: Ollama's own request fields of generate, chat and embed,
+ * passed on as they are, and the fleet's: exactly one of prompt, messages or input; a known
+ * priority; a model that fleet.yaml or the Ollama server knows, or a ladder alias. Every
+ * refusal names the field.
  */
 import { z } from 'zod';
 import { Errors, FleetError } from '../errors.js';
 import {
   JOB_KINDS,
   type JobKind,
-  type JobRequest,
+  KIND_ENDPOINTS,
   ladderOfAlias,
   type NewJob,
   PRIORITIES,
@@ -16,18 +17,43 @@ import {
 import type { KnownModels } from '../registry/known-models.js';
 import { parseBody } from './validate.js';
 
-const message = z.strictObject({
-  role: z.enum(['system', 'user', 'assistant', 'tool']),
-  content: z.string(),
-  images: z.array(z.string()).optional(),
-});
+/**
+ * Ollama's own request fields of generate, chat and embed, taken as they are and passed on
+ * unchanged (Ollama checks them). Only the fleet's own fields are checked here; a field that
+ * is neither Ollama's nor the fleet's is refused, so a typo does not pass in silence.
+ */
+const OLLAMA_FIELDS = [
+  // generate
+  'suffix',
+  'system',
+  'template',
+  'context',
+  'raw',
+  'images',
+  'format',
+  'options',
+  'keep_alive',
+  'think',
+  'truncate',
+  'shift',
+  'logprobs',
+  'top_logprobs',
+  'stream',
+  // chat
+  'tools',
+  // embed
+  'dimensions',
+] as const;
 
 export const submitSchema = z
   .strictObject({
     model: z.string().min(1, { message: 'expected a model name' }),
     kind: z.enum(JOB_KINDS).optional(),
     prompt: z.string().min(1, { message: 'expected a non-empty prompt' }).optional(),
-    messages: z.array(message).min(1, { message: 'expected at least one message' }).optional(),
+    messages: z
+      .array(z.record(z.string(), z.unknown()), { message: 'expected a list of messages' })
+      .min(1, { message: 'expected at least one message' })
+      .optional(),
     input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     priority: z
       .enum(PRIORITIES, { message: 'expected one of high, normal, low' })
@@ -35,12 +61,10 @@ export const submitSchema = z
     images: z
       .array(z.string().regex(/^[A-Za-z0-9+/=\s]+$/, { message: 'expected base64 images' }))
       .optional(),
-    system: z.string().optional(),
-    format: z.union([z.literal('json'), z.record(z.string(), z.unknown())]).optional(),
-    options: z.record(z.string(), z.unknown()).optional(),
-    keep_alive: z.union([z.string(), z.number()]).optional(),
-    think: z.boolean().optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    ...Object.fromEntries(
+      OLLAMA_FIELDS.filter((f) => f !== 'images').map((f) => [f, z.unknown().optional()]),
+    ),
   })
   .superRefine((body, ctx) => {
     const given = (['prompt', 'messages', 'input'] as const).filter((k) => body[k] !== undefined);
@@ -74,6 +98,22 @@ export interface SubmitContext {
   client: string | null;
 }
 
+/**
+ * Refuses a model no job can run on: an alias of a ladder that does not exist, or a name
+ * neither fleet.yaml nor the Ollama server knows. `words` says it in the caller's dialect.
+ */
+export async function refuseUnknownModel(
+  model: string,
+  context: Pick<SubmitContext, 'known' | 'ladders'>,
+  words: () => string,
+): Promise<void> {
+  const alias = ladderOfAlias(model);
+  const known = alias
+    ? alias.ladder === undefined || context.ladders.includes(alias.ladder)
+    : await context.known.has(model);
+  if (!known) throw new FleetError(Errors.FLEET_ERR_UNKNOWN_MODEL, words());
+}
+
 /** A validated body as a job; `where` prefixes field names in errors (`jobs[3].`). */
 export async function toNewJob(
   raw: unknown,
@@ -81,42 +121,24 @@ export async function toNewJob(
   where = 'body',
 ): Promise<NewJob> {
   const body = parseBody(submitSchema, raw, where);
-  const alias = ladderOfAlias(body.model);
-  if (alias) {
-    if (alias.ladder !== undefined && !context.ladders.includes(alias.ladder)) {
-      throw new FleetError(
-        Errors.FLEET_ERR_UNKNOWN_MODEL,
-        `${where}.model: no ladder is named "${alias.ladder}"; the aliases are fleet, ${context.ladders.map((l) => `fleet:${l}`).join(', ')}`,
-      );
-    }
-  } else if (!(await context.known.has(body.model))) {
-    throw new FleetError(
-      Errors.FLEET_ERR_UNKNOWN_MODEL,
-      `${where}.model: "${body.model}" is neither in fleet.yaml's models nor installed on the Ollama server`,
-    );
-  }
+  await refuseUnknownModel(body.model, context, () => {
+    const alias = ladderOfAlias(body.model);
+    return alias
+      ? `${where}.model: no ladder is named "${alias.ladder}"; the aliases are fleet, ${context.ladders.map((l) => `fleet:${l}`).join(', ')}`
+      : `${where}.model: "${body.model}" is neither in fleet.yaml's models nor installed on the Ollama server`;
+  });
   const kind: JobKind =
     body.prompt !== undefined ? 'generate' : body.messages !== undefined ? 'chat' : 'embed';
-  const request: JobRequest = {};
-  for (const key of [
-    'prompt',
-    'messages',
-    'input',
-    'images',
-    'system',
-    'format',
-    'options',
-    'keep_alive',
-    'think',
-  ] as const) {
-    if (body[key] !== undefined) (request as Record<string, unknown>)[key] = body[key];
-  }
+  // Ollama's request as the caller wrote it: the fleet's own fields stay with the fleet.
+  const { kind: _kind, priority, metadata, ...request } = body;
   return {
     model: body.model,
     kind,
+    endpoint: KIND_ENDPOINTS[kind],
     request,
-    priority: body.priority,
-    metadata: body.metadata ?? null,
+    attached: false,
+    priority,
+    metadata: (metadata as Record<string, unknown> | undefined) ?? null,
     client: context.client,
   };
 }

@@ -14,6 +14,7 @@ import type { ResourceMonitor } from '../gpu/monitor.js';
 import type { ResourceSnapshot } from '../gpu/snapshot.js';
 import type { Logger } from '../log.js';
 import type { OllamaCallError, OllamaClient } from '../ollama/client.js';
+import { parseKeepAlive } from '../ollama/duration.js';
 import { canonicalModelName } from '../ollama/names.js';
 import type { JobEvents } from '../queue/events.js';
 import type { Job, JobError } from '../queue/job.js';
@@ -27,6 +28,7 @@ import {
 } from '../scheduler/planner.js';
 import { aliasResolver } from './aliases.js';
 import { classifyFailure, type FailureKind } from './failures.js';
+import { relayAnswer } from './relay.js';
 
 export type EngineState =
   | 'idle'
@@ -89,6 +91,24 @@ const UNLOAD_POLL_MS = 100;
  * driver's reserve is left out) and what other processes hold. Several cards are planned as
  * one for now (Ollama spreads a model that does not fit one).
  */
+/** `keep_alive` 0 in any of its spellings (0, "0", "0s", "0m"): unload when idle. */
+function isZeroKeepAlive(value: unknown): boolean {
+  const parsed = parseKeepAlive(value);
+  return 'ms' in parsed && parsed.ms === 0;
+}
+
+/** What a job keeps of a failure: Ollama's words, status and body where Ollama answered. */
+function jobErrorOf(err: unknown): JobError {
+  const e = err as Partial<OllamaCallError> & Error;
+  const error: JobError = {
+    code: e.code ?? 'FLEET_ERR_INTERNAL',
+    message: e.ollamaError || e.message,
+  };
+  if (e.httpStatus !== undefined && e.httpStatus > 0) error.status = e.httpStatus;
+  if (e.responseBody !== undefined) error.body = e.responseBody;
+  return error;
+}
+
 function capacityOf(snapshot: ResourceSnapshot, configured: number | undefined): Capacity {
   const { used, free } = snapshot.totals;
   if (snapshot.telemetry.available && used !== undefined && free !== undefined) {
@@ -115,6 +135,8 @@ export class Engine {
   #lastDecision = '';
   /** The demand of the last dispatch, by concrete model. */
   #groups = new Map<string, DemandGroup>();
+  /** Models a caller asked to unload (keep_alive 0): let go once no job needs them. */
+  readonly #idleUnloads = new Set<string>();
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -163,6 +185,15 @@ export class Engine {
     }
   }
 
+  /**
+   * A caller's `keep_alive: 0` (what `ollama stop` sends): the model is unloaded as soon as
+   * no queued or running job needs it.
+   */
+  unloadWhenIdle(model: string): void {
+    this.#idleUnloads.add(canonicalModelName(model));
+    this.#wake?.();
+  }
+
   /** Aborts a running job's request; the caller has already marked it cancelled. */
   cancel(id: string): boolean {
     const entry = this.#running.get(id);
@@ -205,7 +236,11 @@ export class Engine {
     const at = now();
     const demand = await store.demand(at);
     const snapshot = this.options.monitor.current() ?? (await this.options.monitor.refresh());
-    if (demand.length === 0 && this.#running.size === 0) return;
+    if (demand.length === 0 && this.#running.size === 0) {
+      this.#groups = new Map();
+      this.#unloadIdle(snapshot);
+      return;
+    }
     const resolve = aliasResolver(await this.options.ladders());
     const groups = new Map<string, DemandGroup>();
     for (const d of demand) {
@@ -236,6 +271,7 @@ export class Engine {
         this.#wake?.();
       });
     }
+    this.#unloadIdle(snapshot);
     for (const { model, count } of decision.dispatch) {
       // Never start work on a model that an unload is taking away.
       if (this.#unloading.has(model)) continue;
@@ -250,6 +286,25 @@ export class Engine {
       for (const job of jobs) this.#start(job);
     }
     await this.#publishPositions(at);
+  }
+
+  /** Starts unloading the models callers asked to let go, of those no job needs now. */
+  #unloadIdle(snapshot: ResourceSnapshot): void {
+    if (this.#action !== undefined || this.#idleUnloads.size === 0) return;
+    const running = this.runningByModel();
+    const wanted = new Set([...this.#groups.keys()].map(canonicalModelName));
+    const idle: string[] = [];
+    for (const model of this.#idleUnloads) {
+      if (wanted.has(model) || (running[model] ?? 0) > 0) continue;
+      this.#idleUnloads.delete(model);
+      if (snapshot.loaded.some((m) => canonicalModelName(m.name) === model)) idle.push(model);
+    }
+    if (idle.length === 0) return;
+    this.options.schedulerLog.info({ unload: idle }, 'unloading: a caller asked (keep_alive 0)');
+    this.#action = this.#carryOut(idle, undefined).finally(() => {
+      this.#action = undefined;
+      this.#wake?.();
+    });
   }
 
   /** The planner's answer for the demand of this loop and the given picture of the card. */
@@ -374,9 +429,11 @@ export class Engine {
       }
       if (load !== undefined && kind === 'rejected') {
         // Ollama refuses the model itself (not installed, not a model): no job of it can run.
+        const { httpStatus, ollamaError } = err as OllamaCallError;
         await this.#failWaiting(load, {
           code: 'FLEET_ERR_OLLAMA_RESPONSE',
-          message: (err as OllamaCallError).ollamaError,
+          message: ollamaError,
+          status: httpStatus,
         });
       }
       this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
@@ -444,11 +501,7 @@ export class Engine {
 
   async #failed(job: Job, err: unknown, kind: FailureKind, log: Logger): Promise<void> {
     const { store, events, now } = this.options;
-    const callError = err as Partial<OllamaCallError> & Error;
-    const error: JobError = {
-      code: callError.code ?? 'FLEET_ERR_INTERNAL',
-      message: callError.ollamaError || callError.message,
-    };
+    const error = jobErrorOf(err);
     let after: Job | undefined;
     if (kind === 'rejected') {
       after = await store.fail(job.id, error, now());
@@ -482,52 +535,37 @@ export class Engine {
       );
   }
 
+  /**
+   * Sends the job's request to its path on Ollama as the caller gave it, with only the model
+   * resolved and the keep-alive the fleet needs, and relays Ollama's answer frame by frame.
+   */
   async #call(job: Job, signal: AbortSignal): Promise<Record<string, unknown>> {
     const { ollama, events, timeouts } = this.options;
     const model = job.resolved_model ?? job.model;
-    const call = { signal, firstByteTimeoutMs: timeouts.load, idleTimeoutMs: timeouts.request };
-    const { request } = job;
-    const keep_alive = request.keep_alive ?? this.options.keepAlive;
-    const common = {
-      model,
-      keep_alive,
-      ...(request.options ? { options: request.options } : {}),
-      ...(request.format !== undefined ? { format: request.format } : {}),
-      ...(request.think !== undefined ? { think: request.think } : {}),
-    };
-    if (job.kind === 'embed') {
-      return ollama.call('/api/embed', { ...common, input: request.input }, call);
-    }
-    let text = '';
-    const onChunk = (chunk: Record<string, unknown>) => {
-      const piece =
-        job.kind === 'chat'
-          ? (chunk.message as { content?: string } | undefined)?.content
-          : chunk.response;
-      if (typeof piece === 'string' && piece !== '') {
-        text += piece;
-        events.publish(job.id, { type: 'token', text: piece });
+    const body: Record<string, unknown> = { ...job.request, model };
+    // On Ollama's own paths the fleet keeps models loaded (its keep-alive unless the caller
+    // gave one); a keep-alive of 0 becomes an unload once no job needs the model.
+    if (job.endpoint.startsWith('/api/')) {
+      if (body.keep_alive === undefined) body.keep_alive = this.options.keepAlive;
+      else if (isZeroKeepAlive(body.keep_alive)) {
+        body.keep_alive = this.options.keepAlive;
+        this.unloadWhenIdle(model);
       }
-    };
-    if (job.kind === 'chat') {
-      const final = await ollama.stream(
-        '/api/chat',
-        { ...common, messages: request.messages },
-        { ...call, onChunk },
-      );
-      return { ...final, message: { role: 'assistant', content: text } };
     }
-    const final = await ollama.stream(
-      '/api/generate',
-      {
-        ...common,
-        prompt: request.prompt,
-        ...(request.images ? { images: request.images } : {}),
-        ...(request.system !== undefined ? { system: request.system } : {}),
-      },
-      { ...call, onChunk },
-    );
-    return { ...final, response: text };
+    const answer = await ollama.send(job.endpoint, body, {
+      signal,
+      firstByteTimeoutMs: timeouts.load,
+      idleTimeoutMs: timeouts.request,
+    });
+    events.publish(job.id, {
+      type: 'head',
+      status: answer.status,
+      contentType: answer.contentType,
+    });
+    return relayAnswer(answer, job.endpoint, {
+      chunk: (data) => events.publish(job.id, { type: 'chunk', data }),
+      token: (text) => events.publish(job.id, { type: 'token', text }),
+    });
   }
 
   /** Tells the jobs someone watches where they now stand. */

@@ -24,6 +24,8 @@ export class OllamaCallError extends FleetError {
     readonly ollamaError: string,
     message: string,
     cause?: unknown,
+    /** Ollama's error body as it came, when it answered with a status of 400 or more. */
+    readonly responseBody?: string,
   ) {
     super(
       httpStatus === 0 ? Errors.FLEET_ERR_OLLAMA_UNREACHABLE : Errors.FLEET_ERR_OLLAMA_RESPONSE,
@@ -159,6 +161,25 @@ export class OllamaClient {
     }
   }
 
+  /**
+   * POSTs a caller's request to a path (`/api/chat`, `/v1/responses`, ...) as it is and gives
+   * back Ollama's answer unread: status, content type and body. An answer of 400 or more is
+   * an OllamaCallError that keeps Ollama's body as it came.
+   */
+  async send(
+    route: string,
+    body: Record<string, unknown>,
+    options: InferOptions,
+  ): Promise<{ status: number; contentType: string; body: AsyncIterable<Buffer> }> {
+    const response = await this.#post(route, body, options);
+    const type = response.headers['content-type'];
+    return {
+      status: response.statusCode,
+      contentType: (Array.isArray(type) ? type[0] : type) ?? 'application/json; charset=utf-8',
+      body: response.body,
+    };
+  }
+
   /** POSTs a JSON body and returns the JSON answer (/api/embed, /api/show, loads and unloads). */
   async call(
     route: string,
@@ -193,15 +214,13 @@ export class OllamaClient {
     }
     if (response.statusCode >= 400) {
       const text = await response.body.text();
-      let error = text.slice(0, 300);
-      try {
-        const parsed = errorBodySchema.safeParse(JSON.parse(text));
-        if (parsed.success) error = parsed.data.error;
-      } catch {}
+      const error = errorText(text);
       throw new OllamaCallError(
         response.statusCode,
         error,
         `POST ${route} answered ${response.statusCode}: ${error}`,
+        undefined,
+        text,
       );
     }
     return response;
@@ -252,6 +271,21 @@ export class OllamaClient {
     }
     return parsed.data;
   }
+}
+
+/**
+ * The words of an error body: Ollama's `{"error": "..."}`, or its OpenAI layer's
+ * `{"error": {"message": "..."}}`; anything else, the start of the text.
+ */
+export function errorText(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown };
+    const plain = errorBodySchema.safeParse(parsed);
+    if (plain.success) return plain.data.error;
+    const nested = parsed.error as { message?: unknown } | undefined;
+    if (typeof nested?.message === 'string') return nested.message;
+  } catch {}
+  return body.slice(0, 300);
 }
 
 function describeNetworkError(err: unknown): string {

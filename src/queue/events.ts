@@ -10,10 +10,17 @@ export type JobEvent =
   | { type: 'position'; position: number }
   | { type: 'running'; job: Job }
   | { type: 'token'; text: string }
+  /** Ollama's status and content type for the job's answer (callers on the line only). */
+  | { type: 'head'; status: number; contentType: string }
+  /** One frame of Ollama's answer as its bytes (callers on the line only). */
+  | { type: 'chunk'; data: string }
   | { type: 'requeued'; job: Job }
   | { type: 'complete' | 'failed' | 'cancelled'; job: Job };
 
 type Listener = (event: JobEvent) => void;
+
+/** The pieces of an answer on its way: many per job, and no change of the job's state. */
+const STREAMED: ReadonlySet<JobEvent['type']> = new Set(['token', 'head', 'chunk']);
 
 export class JobEvents {
   readonly #listeners = new Map<string, Set<Listener>>();
@@ -23,8 +30,9 @@ export class JobEvents {
 
   publish(id: string, event: JobEvent): void {
     for (const listener of this.#listeners.get(id) ?? []) listener(event);
-    if (event.type !== 'token') for (const tap of this.#taps) tap(id, event);
-    if (event.type !== 'token' && event.type !== 'position') this.changed();
+    if (STREAMED.has(event.type)) return;
+    for (const tap of this.#taps) tap(id, event);
+    if (event.type !== 'position') this.changed();
   }
 
   subscribe(id: string, listener: Listener): () => void {
@@ -40,7 +48,7 @@ export class JobEvents {
     };
   }
 
-  /** Every job's events but tokens (metrics count them). */
+  /** Every job's events but the pieces of its answer (metrics count them). */
   tap(listener: (id: string, event: JobEvent) => void): () => void {
     this.#taps.add(listener);
     return () => this.#taps.delete(listener);

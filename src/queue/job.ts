@@ -19,24 +19,32 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 /** Statuses a job never leaves. */
 export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['complete', 'failed', 'cancelled']);
 
-/** What the job asks Ollama for: the request body less `model` and `stream`. */
-export interface JobRequest {
-  prompt?: string;
-  messages?: { role: string; content: string; images?: string[] }[];
-  input?: string | string[];
-  images?: string[];
-  system?: string;
-  format?: unknown;
-  options?: Record<string, unknown>;
-  keep_alive?: string | number;
-  think?: boolean;
-}
+/**
+ * What the job asks Ollama for: the request body as the caller sent it, every field (unknown
+ * ones too), so a job that runs again sends exactly the same request. Only `model` is
+ * replaced when it runs (an alias becomes its rung).
+ */
+export type JobRequest = Record<string, unknown>;
+
+/** Where on Ollama each kind of job goes when the caller named no path (`POST /api/submit`). */
+export const KIND_ENDPOINTS: Record<JobKind, string> = {
+  generate: '/api/generate',
+  chat: '/api/chat',
+  embed: '/api/embed',
+};
 
 export interface NewJob {
   /** A concrete model, or a ladder alias (`fleet`, `fleet:<ladder>`). */
   model: string;
   kind: JobKind;
+  /** The path on Ollama the request is sent to: `/api/chat`, `/v1/chat/completions`, ... */
+  endpoint: string;
   request: JobRequest;
+  /**
+   * A caller waits on an open connection for the answer (the compatible routes). Nobody else
+   * can receive it, so when the caller is gone the job is cancelled, not run.
+   */
+  attached: boolean;
   priority: Priority;
   metadata: Record<string, unknown> | null;
   /** Who submitted it (the token's name, or the client address). */
@@ -46,6 +54,10 @@ export interface NewJob {
 export interface JobError {
   code: string;
   message: string;
+  /** The HTTP status Ollama answered, when the failure is Ollama's answer. */
+  status?: number;
+  /** Ollama's error body as it came, relayed to a caller that waits on the line. */
+  body?: string;
 }
 
 export interface Job extends NewJob {

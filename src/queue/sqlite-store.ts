@@ -15,6 +15,7 @@ import {
   type Job,
   type JobError,
   type JobStatus,
+  KIND_ENDPOINTS,
   type NewJob,
   PRIORITIES,
   PRIORITY_RANK,
@@ -31,7 +32,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   model TEXT NOT NULL,
   resolved_model TEXT,
   kind TEXT NOT NULL,
+  endpoint TEXT,
   request TEXT NOT NULL,
+  attached INTEGER NOT NULL DEFAULT 0,
   priority INTEGER NOT NULL,
   metadata TEXT,
   client TEXT,
@@ -55,7 +58,9 @@ interface Row {
   model: string;
   resolved_model: string | null;
   kind: Job['kind'];
+  endpoint: string | null;
   request: string;
+  attached: number;
   priority: number;
   metadata: string | null;
   client: string | null;
@@ -88,8 +93,8 @@ export class SqliteJobStore implements JobStore {
 
   async submit(jobs: readonly NewJob[], now: number, maxSize: number): Promise<Job[]> {
     const insert = this.#db.prepare(
-      `INSERT INTO jobs (id, model, kind, request, priority, metadata, client, status, max_attempts, submitted_at)
-       VALUES (@id, @model, @kind, @request, @priority, @metadata, @client, 'pending', @max_attempts, @submitted_at)`,
+      `INSERT INTO jobs (id, model, kind, endpoint, request, attached, priority, metadata, client, status, max_attempts, submitted_at)
+       VALUES (@id, @model, @kind, @endpoint, @request, @attached, @priority, @metadata, @client, 'pending', @max_attempts, @submitted_at)`,
     );
     const open = this.#db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status IN ${OPEN}`);
     const ids = this.#db.transaction(() => {
@@ -107,7 +112,9 @@ export class SqliteJobStore implements JobStore {
           id,
           model: job.model,
           kind: job.kind,
+          endpoint: job.endpoint,
           request: JSON.stringify(job.request),
+          attached: job.attached ? 1 : 0,
           priority: PRIORITY_RANK[job.priority],
           metadata: job.metadata === null ? null : JSON.stringify(job.metadata),
           client: job.client,
@@ -252,8 +259,22 @@ export class SqliteJobStore implements JobStore {
     return changed ? this.#getSync(id) : undefined;
   }
 
-  async recover(now: number): Promise<{ requeued: number; failed: number }> {
+  async recover(now: number): Promise<{ requeued: number; failed: number; cancelled: number }> {
     return this.#db.transaction(() => {
+      // A caller that waited on a connection is gone with the process that held it.
+      const cancelled = this.#db
+        .prepare(
+          `UPDATE jobs SET status = 'cancelled', error = ?, completed_at = ?
+           WHERE status IN ${OPEN} AND attached = 1`,
+        )
+        .run(
+          JSON.stringify({
+            code: 'FLEET_ERR_JOB_CANCELLED',
+            message:
+              'the supervisor restarted while its caller waited; nobody can receive the answer',
+          }),
+          now,
+        ).changes;
       const error = JSON.stringify({
         code: 'FLEET_ERR_JOB_ATTEMPTS',
         message: 'the supervisor stopped while this job ran, and it has no attempts left',
@@ -269,7 +290,7 @@ export class SqliteJobStore implements JobStore {
           `UPDATE jobs SET status = 'pending', started_at = NULL, resolved_model = NULL WHERE status IN ('running', 'queued')`,
         )
         .run().changes;
-      return { requeued, failed };
+      return { requeued, failed, cancelled };
     })();
   }
 
@@ -434,7 +455,23 @@ function prepare(db: Database.Database): Database.Database {
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  addMissingColumns(db);
   return db;
+}
+
+/** Columns added since the first release, added to a file made before them. */
+const LATER_COLUMNS: Record<string, string> = {
+  endpoint: 'endpoint TEXT',
+  attached: 'attached INTEGER NOT NULL DEFAULT 0',
+};
+
+function addMissingColumns(db: Database.Database): void {
+  const have = new Set(
+    (db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((c) => c.name),
+  );
+  for (const [name, definition] of Object.entries(LATER_COLUMNS)) {
+    if (!have.has(name)) db.exec(`ALTER TABLE jobs ADD COLUMN ${definition}`);
+  }
 }
 
 function toJob(row: Row): Job {
@@ -443,7 +480,9 @@ function toJob(row: Row): Job {
     model: row.model,
     resolved_model: row.resolved_model,
     kind: row.kind,
+    endpoint: row.endpoint ?? KIND_ENDPOINTS[row.kind],
     request: JSON.parse(row.request),
+    attached: row.attached === 1,
     priority: PRIORITIES[row.priority] ?? 'normal',
     metadata: row.metadata === null ? null : JSON.parse(row.metadata),
     client: row.client,

@@ -64,8 +64,11 @@ export interface JobStore {
   ): Promise<Job | undefined>;
   /** pending/queued/running -> cancelled; undefined when it had already ended. */
   cancel(id: string, now: number): Promise<Job | undefined>;
-  /** After a crash: running/queued jobs go back to pending, or fail when out of attempts. */
-  recover(now: number): Promise<{ requeued: number; failed: number }>;
+  /**
+   * After a crash: running/queued jobs go back to pending, or fail when out of attempts;
+   * attached jobs that have not ended are cancelled (their callers' connections are gone).
+   */
+  recover(now: number): Promise<{ requeued: number; failed: number; cancelled: number }>;
   /** 1-based place among pending jobs, or undefined when not pending. */
   position(id: string, now: number): Promise<number | undefined>;
   /**

@@ -128,7 +128,7 @@ describe('the job API', () => {
         'body.model: "no-such:model" is neither in fleet.yaml\'s models nor installed on the Ollama server',
       ],
       [{ model: 'fleet:nope', prompt: 'x' }, 400, 'body.model: no ladder is named "nope"'],
-      ['not json', 400, 'Body is not valid JSON'],
+      ['not json', 400, 'body is not valid JSON'],
     ];
     for (const [body, status, message] of cases) {
       const response = await fleet.call('/api/submit', { body });

@@ -102,9 +102,18 @@ describe('fleet serve and the admin API', () => {
     const ladder = await post('/api/fleet/nope/downgrade', '{}');
     expect(ladder.status).toBe(404);
     expect((await json(ladder)).error.code).toBe('FLEET_ERR_UNKNOWN_LADDER');
+    // /api/ is Ollama's namespace too: an unknown path there answers as Ollama's router does.
     const route = await fetch(`${url}/api/nothing`);
     expect(route.status).toBe(404);
-    expect((await json(route)).error.code).toBe('FLEET_ERR_NOT_FOUND');
+    expect(await route.text()).toBe('404 page not found');
+    const elsewhere = await fetch(`${url}/nothing`);
+    expect(elsewhere.status).toBe(404);
+    expect((await json(elsewhere)).error.code).toBe('FLEET_ERR_NOT_FOUND');
+    // A known path with the wrong method is 405, with what it takes.
+    const method = await fetch(`${url}/api/fleet/main/downgrade`);
+    expect(method.status).toBe(405);
+    expect(method.headers.get('allow')).toContain('POST');
+    expect((await json(method)).error.code).toBe('FLEET_ERR_METHOD_NOT_ALLOWED');
   });
 
   it('with a token, every route but health needs it, and the CLI uses the configured one', async () => {

@@ -17,7 +17,9 @@ export function job(model: string, priority: Priority = 'normal', prompt = 'hell
   return {
     model,
     kind: 'generate',
+    endpoint: '/api/generate',
     request: { prompt },
+    attached: false,
     priority,
     metadata: { tag: prompt },
     client: 'test',
@@ -182,14 +184,66 @@ export function describeJobStore(name: string, open: OpenStore): void {
       const relaxed = await open(SETTINGS);
       const [b] = await relaxed.submit([job('m:1')], T0, BIG);
       await relaxed.claim({ models: ['m:1'], resolved: 'm:1', limit: 1, now: T0 });
-      expect(await store.recover(T0 + 1)).toEqual({ requeued: 0, failed: 1 });
+      expect(await store.recover(T0 + 1)).toEqual({ requeued: 0, failed: 1, cancelled: 0 });
       expect((await store.get(a?.id as string))?.status).toBe('failed');
-      expect(await relaxed.recover(T0 + 1)).toEqual({ requeued: 1, failed: 0 });
+      expect(await relaxed.recover(T0 + 1)).toEqual({ requeued: 1, failed: 0, cancelled: 0 });
       expect(await relaxed.get(b?.id as string)).toMatchObject({
         status: 'pending',
         attempts: 1,
         resolved_model: null,
       });
+    });
+
+    it("keeps a caller's request as sent, its path on Ollama, and whether a caller waits", async () => {
+      const store = await open(SETTINGS);
+      const request = {
+        model: 'fleet',
+        messages: [{ role: 'user', content: 'hi', images: ['aGk='] }],
+        tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
+        think: 'high',
+        stream_options: { include_usage: true },
+        an_unknown_field: [1, { deep: null }],
+      };
+      const [saved] = await store.submit(
+        [
+          {
+            ...job('fleet'),
+            kind: 'chat',
+            endpoint: '/v1/chat/completions',
+            request,
+            attached: true,
+          },
+        ],
+        T0,
+        BIG,
+      );
+      expect(await store.get(saved?.id as string)).toMatchObject({
+        endpoint: '/v1/chat/completions',
+        attached: true,
+        request,
+      });
+    });
+
+    it('recover cancels the jobs whose caller waited on a connection, and only those', async () => {
+      const store = await open(SETTINGS);
+      const [waiting, running, done, detached] = await store.submit(
+        [
+          { ...job('m:1'), attached: true },
+          { ...job('m:1'), attached: true },
+          { ...job('m:2'), attached: true },
+          job('m:1'),
+        ],
+        T0,
+        BIG,
+      );
+      const [claimed] = await store.claim({ models: ['m:2'], resolved: 'm:2', limit: 1, now: T0 });
+      await store.complete(claimed?.id as string, { response: 'x' }, T0);
+      await store.claim({ models: ['m:1'], resolved: 'm:1', limit: 3, now: T0 });
+      expect(await store.recover(T0 + 1)).toEqual({ requeued: 1, failed: 0, cancelled: 2 });
+      expect((await store.get(waiting?.id as string))?.status).toBe('cancelled');
+      expect((await store.get(running?.id as string))?.status).toBe('cancelled');
+      expect((await store.get(done?.id as string))?.status).toBe('complete');
+      expect((await store.get(detached?.id as string))?.status).toBe('pending');
     });
 
     it('places every pending job as a full sort by effective rank, then age, would', async () => {

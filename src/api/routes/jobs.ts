@@ -222,6 +222,8 @@ function streamEvents(
   };
   const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
   const unsubscribe = events.subscribe(job.id, (event) => {
+    // Ollama's own frames are for the caller on the line; followers get the text as tokens.
+    if (event.type === 'head' || event.type === 'chunk') return;
     if (event.type === 'token') send('token', { text: event.text });
     else if (event.type === 'position') send('position', { position: event.position });
     else if (event.type === 'queued')

@@ -1,26 +1,22 @@
 /**
  * Ollama's own API on the supervisor, so a program that speaks Ollama gains the queue, the
- * scheduler and the ladder by changing OLLAMA_HOST alone. Inference (generate, chat, embed)
- * becomes a job and streams back as Ollama would; the model may be a ladder alias (`fleet`,
- * `fleet:<ladder>`) and answers name the model that ran. Loads and unloads are the
- * scheduler's to decide: such requests are answered and not acted on. Listing passes through;
- * pulling, deleting, copying and creating models pass through only with the API token.
+ * scheduler and the ladder by changing OLLAMA_HOST alone. A pass-through, not a second
+ * Ollama: inference (generate, chat, embed, embeddings) becomes a job that keeps the request
+ * as the caller sent it, runs on the same path on Ollama with only the model resolved (a
+ * ladder alias, `fleet` or `fleet:<ladder>`, becomes its rung), and answers with Ollama's own
+ * answer, every field and every frame. The fleet reads only what it schedules by: the model,
+ * `keep_alive` 0 (let the model go once no job needs it) and its own X-Fleet-Priority header.
+ * Listing passes through; pulling, deleting, copying and creating models pass through only
+ * with the API token.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import { Errors, FleetError } from '../../errors.js';
 import type { OllamaClient } from '../../ollama/client.js';
-import { type Job, PRIORITIES, type Priority } from '../../queue/job.js';
-import {
-  type Framing,
-  type JobRun,
-  type JobRunDeps,
-  modelOf,
-  respond,
-  runJob,
-} from '../job-stream.js';
-import { type SubmitContext, toNewJob } from '../submit-body.js';
-import { parseBody } from '../validate.js';
+import { parseKeepAlive } from '../../ollama/duration.js';
+import { ollamaTime } from '../../ollama/time.js';
+import { type JobKind, PRIORITIES, type Priority } from '../../queue/job.js';
+import { type Dialect, type JobRun, type JobRunDeps, respond, runJob } from '../job-stream.js';
+import { refuseUnknownModel, type SubmitContext } from '../submit-body.js';
 import { refuseNewWork } from './jobs.js';
 
 export interface OllamaRoutesOptions {
@@ -29,6 +25,8 @@ export interface OllamaRoutesOptions {
   ollama: OllamaClient;
   /** The concrete model for a name: itself, or an alias's current rung. */
   resolve: (model: string) => Promise<string | undefined>;
+  /** A caller's `keep_alive: 0` with nothing to run: let the model go once no job needs it. */
+  unloadWhenIdle: (model: string) => void;
   ladders: readonly string[];
   tokenConfigured: boolean;
   closing: () => boolean;
@@ -51,78 +49,64 @@ export const OLLAMA_PATHS = new Set([
   '/api/create',
 ]);
 
-const common = {
-  model: z.string().min(1, { message: 'model is required' }),
-  format: z.union([z.literal('json'), z.record(z.string(), z.unknown())]).optional(),
-  options: z.record(z.string(), z.unknown()).optional(),
-  keep_alive: z.union([z.string(), z.number()]).optional(),
-  stream: z.boolean().default(true),
-  think: z.boolean().optional(),
+/** Ollama's words for a model it does not have (shared/contracts/ollama.md §1.2). */
+export const NOT_FOUND = {
+  quoted: (name: string) => `model '${name}' not found`,
+  pull: (name: string) => `model "${name}" not found, try pulling it first`,
 };
-// Ollama ignores fields it does not know; so do these (`z.object`, not strict).
-const generateBody = z.object({
-  ...common,
-  prompt: z.string().optional(),
-  images: z.array(z.string()).optional(),
-  system: z.string().optional(),
-});
-const chatBody = z.object({
-  ...common,
-  messages: z
-    .array(
-      z.object({
-        role: z.enum(['system', 'user', 'assistant', 'tool']),
-        content: z.string(),
-        images: z.array(z.string()).optional(),
-      }),
-    )
-    .optional(),
-});
-const embedBody = z.object({
-  model: common.model,
-  input: z.union([z.string(), z.array(z.string())]),
-  options: common.options,
-  keep_alive: common.keep_alive,
-});
-const legacyEmbedBody = z.object({
-  model: common.model,
-  prompt: z.string(),
-  options: common.options,
-  keep_alive: common.keep_alive,
-});
 
-/** What the Ollama and OpenAI dialects share: starting a caller's job, and the model list. */
+/** Ollama's framing of the fleet's own errors: `{"error": "..."}`, and a last NDJSON line. */
+export const OLLAMA_DIALECT: Dialect = {
+  error: (_status, message) => ({ error: message }),
+  streamError: (message) => `${JSON.stringify({ error: message })}\n`,
+};
+
+/** One caller's request as a job: where it goes on Ollama and what it is. */
+export interface CompatCall {
+  endpoint: string;
+  kind: JobKind;
+  body: Record<string, unknown>;
+  /** The words for a model nobody knows, as the route's own Ollama says them. */
+  notFound: (name: string) => string;
+}
+
+/** What the Ollama and OpenAI dialects share: a caller's job, and the model list. */
 export interface CompatRoutes {
-  start(request: FastifyRequest, fields: Record<string, unknown>): Promise<JobRun>;
-  /** Ollama's models, then the ladder aliases that stand for one of them now. */
-  modelNames(): Promise<string[]>;
-  tags(signal?: AbortSignal): Promise<{ models?: Record<string, unknown>[] }>;
+  start(request: FastifyRequest, call: CompatCall): Promise<JobRun>;
+  /** Resolves an alias to its rung now; a concrete name is itself. */
+  resolve(model: string): Promise<string | undefined>;
+  /** The ladder aliases and the installed model each stands for now. */
+  aliases(): Promise<{ alias: string; model: string }[]>;
+  ollama: OllamaClient;
 }
 
 export function compatRoutes(options: OllamaRoutesOptions): CompatRoutes {
-  const tags = async (signal?: AbortSignal) => {
-    const answer = await options.ollama.forward('GET', '/api/tags', undefined, signal);
-    const list = JSON.parse(await text(answer.body)) as { models?: Record<string, unknown>[] };
-    const aliases: Record<string, unknown>[] = [];
-    for (const alias of ['fleet', ...options.ladders.map((l) => `fleet:${l}`)]) {
-      const model = await options.resolve(alias);
-      const entry = list.models?.find((m) => m.name === model || m.model === model);
-      if (entry) aliases.push({ ...entry, name: alias, model: alias });
-    }
-    return { ...list, models: [...(list.models ?? []), ...aliases] };
-  };
   return {
-    async start(request, fields) {
+    ollama: options.ollama,
+    resolve: options.resolve,
+    async start(request, call) {
       refuseNewWork(options.closing);
-      const newJob = await toNewJob(
-        { ...fields, priority: priorityOf(request) },
-        options.context(request),
-      );
-      return runJob(options.deps, newJob);
+      const context = options.context(request);
+      const model = call.body.model as string;
+      await refuseUnknownModel(model, context, () => call.notFound(model));
+      return runJob(options.deps, {
+        model,
+        kind: call.kind,
+        endpoint: call.endpoint,
+        request: call.body,
+        attached: true,
+        priority: priorityOf(request),
+        metadata: null,
+        client: context.client,
+      });
     },
-    tags,
-    async modelNames() {
-      return ((await tags()).models ?? []).map((m) => String(m.name));
+    async aliases() {
+      const out: { alias: string; model: string }[] = [];
+      for (const alias of ['fleet', ...options.ladders.map((l) => `fleet:${l}`)]) {
+        const model = await options.resolve(alias);
+        if (model !== undefined) out.push({ alias, model });
+      }
+      return out;
     },
   };
 }
@@ -130,7 +114,6 @@ export function compatRoutes(options: OllamaRoutesOptions): CompatRoutes {
 export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions): CompatRoutes {
   const { ollama } = options;
   const compat = compatRoutes(options);
-  const start = compat.start;
 
   app.get('/', async (_request, reply) => reply.type('text/plain').send('Ollama is running'));
 
@@ -142,19 +125,27 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
   );
 
   // Ollama's list, with each ladder's aliases beside the model they stand for now.
-  app.get('/api/tags', async (_request, reply) => compat.tags(signalOf(reply)));
+  app.get('/api/tags', async (_request, reply) => {
+    const answer = await ollama.forward('GET', '/api/tags', undefined, signalOf(reply));
+    if (answer.status !== 200) return pass(reply, answer);
+    const list = JSON.parse(await text(answer.body)) as { models?: Record<string, unknown>[] };
+    const models = list.models ?? [];
+    for (const { alias, model } of await compat.aliases()) {
+      const entry = models.find((m) => m.name === model || m.model === model);
+      if (entry) models.push({ ...entry, name: alias, model: alias });
+    }
+    return { ...list, models };
+  });
 
   app.post('/api/show', async (request, reply) => {
-    const body = parseBody(z.object({ model: common.model }).passthrough(), request.body);
-    const model = (await options.resolve(body.model)) ?? body.model;
+    const body = ollamaBody(request.body);
+    const named = body.model ?? body.name;
+    const resolved =
+      typeof named === 'string' ? ((await options.resolve(named)) ?? named) : undefined;
+    const forwarded = resolved === undefined ? body : { ...body, model: resolved };
     return pass(
       reply,
-      await ollama.forward(
-        'POST',
-        '/api/show',
-        JSON.stringify({ ...body, model }),
-        signalOf(reply),
-      ),
+      await ollama.forward('POST', '/api/show', JSON.stringify(forwarded), signalOf(reply)),
     );
   });
 
@@ -182,127 +173,83 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
     });
   }
 
-  app.post('/api/generate', async (request, reply) => {
-    const body = parseBody(generateBody, request.body);
-    if (!body.prompt && !body.images?.length) return loadOrUnload(body);
-    const run = await start(request, {
-      model: body.model,
-      prompt: body.prompt || ' ',
-      ...pick(body, ['images', 'system', 'format', 'options', 'keep_alive', 'think']),
+  const inference = (endpoint: string, kind: JobKind, notFound: (name: string) => string) =>
+    app.post(endpoint, async (request, reply) => {
+      const body = ollamaBody(request.body);
+      requireModel(body);
+      if (isUnload(endpoint, body)) return unload(request, body, endpoint === '/api/chat');
+      const run = await compat.start(request, { endpoint, kind, body, notFound });
+      return respond(reply, run, OLLAMA_DIALECT);
     });
-    return respond(
-      reply,
-      run,
-      body.stream,
-      ndjson({
-        chunk: (model, piece) => ({ model, created_at: now(), response: piece, done: false }),
-        final: (result, model, streamed) => ({
-          ...result,
-          model,
-          ...(streamed ? { response: '' } : {}),
-        }),
-      }),
-    );
-  });
+  inference('/api/generate', 'generate', NOT_FOUND.quoted);
+  inference('/api/chat', 'chat', NOT_FOUND.quoted);
+  inference('/api/embed', 'embed', NOT_FOUND.pull);
+  inference('/api/embeddings', 'embed', NOT_FOUND.pull);
 
-  app.post('/api/chat', async (request, reply) => {
-    const body = parseBody(chatBody, request.body);
-    if (!body.messages?.length) return loadOrUnload(body, 'message');
-    const run = await start(request, {
-      model: body.model,
-      messages: body.messages,
-      ...pick(body, ['format', 'options', 'keep_alive', 'think']),
-    });
-    return respond(
-      reply,
-      run,
-      body.stream,
-      ndjson({
-        chunk: (model, piece) => ({
-          model,
-          created_at: now(),
-          message: { role: 'assistant', content: piece },
-          done: false,
-        }),
-        final: (result, model, streamed) => ({
-          ...result,
-          model,
-          ...(streamed ? { message: { role: 'assistant', content: '' } } : {}),
-        }),
-      }),
-    );
-  });
-
-  // /api/embed, and the older /api/embeddings: one prompt in, one vector out.
-  const embedRoute = (
-    route: string,
-    read: (raw: unknown) => { model: string; input: string | string[] } & Record<string, unknown>,
-    final: (result: Record<string, unknown>, model: string) => Record<string, unknown>,
-  ) =>
-    app.post(route, async (request, reply) => {
-      const body = read(request.body);
-      const run = await start(request, {
-        model: body.model,
-        input: body.input,
-        ...pick(body, ['options', 'keep_alive']),
-      });
-      return respond(reply, run, false, ndjson({ chunk: () => ({}), final }));
-    });
-  embedRoute(
-    '/api/embed',
-    (raw) => parseBody(embedBody, raw),
-    (result, model) => ({ ...result, model }),
-  );
-  embedRoute(
-    '/api/embeddings',
-    (raw) => {
-      const body = parseBody(legacyEmbedBody, raw);
-      return { ...body, input: body.prompt || ' ' };
-    },
-    (result) => ({ embedding: (result.embeddings as number[][] | undefined)?.[0] ?? [] }),
-  );
-
-  /** A load (or, with keep_alive 0, an unload) request: the scheduler decides those. */
-  async function loadOrUnload(
-    body: { model: string; keep_alive?: string | number | undefined },
-    field = 'response',
+  /**
+   * `ollama stop`: an empty request with keep_alive 0. Ollama answers at once and lets the
+   * model go when idle; here the scheduler lets it go once no queued or running job needs it.
+   */
+  async function unload(
+    request: FastifyRequest,
+    body: Record<string, unknown> & { model: string },
+    chat: boolean,
   ) {
+    await refuseUnknownModel(body.model, options.context(request), () =>
+      NOT_FOUND.quoted(body.model),
+    );
     const model = (await options.resolve(body.model)) ?? body.model;
-    const unload = body.keep_alive === 0 || body.keep_alive === '0' || body.keep_alive === '0s';
+    options.unloadWhenIdle(model);
     return {
       model,
-      created_at: now(),
-      ...(field === 'message' ? { message: { role: 'assistant', content: '' } } : { response: '' }),
+      created_at: ollamaTime(),
+      ...(chat ? { message: { role: 'assistant', content: '' } } : { response: '' }),
       done: true,
-      done_reason: unload ? 'unload' : 'load',
+      done_reason: 'unload',
     };
   }
   return compat;
 }
 
-/** Ollama's framing: NDJSON lines; the final line carries Ollama's own timing fields. */
-function ndjson(shapes: {
-  chunk: (model: string, piece: string) => Record<string, unknown>;
-  final: (
-    result: Record<string, unknown>,
-    model: string,
-    streamed: boolean,
-  ) => Record<string, unknown>;
-}): Framing {
-  const line = (value: unknown) => `${JSON.stringify(value)}\n`;
-  const failure = (job: Job) => ({ error: job.error?.message ?? `job ${job.status}` });
-  return {
-    contentType: 'application/x-ndjson',
-    chunk: (model, piece) => line(shapes.chunk(model, piece)),
-    end: (job) =>
-      line(
-        job.status === 'complete'
-          ? shapes.final(job.result ?? {}, modelOf(job), true)
-          : failure(job),
-      ),
-    whole: (job) => shapes.final(job.result ?? {}, modelOf(job), false),
-    failure,
-  };
+/** An empty generate or chat with keep_alive 0: what `ollama stop` sends. */
+function isUnload(endpoint: string, body: Record<string, unknown>): boolean {
+  if (body.keep_alive === undefined) return false;
+  const keep = parseKeepAlive(body.keep_alive);
+  if (!('ms' in keep) || keep.ms !== 0) return false;
+  if (endpoint === '/api/generate') {
+    return (
+      (body.prompt === undefined || body.prompt === '') &&
+      !(Array.isArray(body.images) && body.images.length > 0)
+    );
+  }
+  if (endpoint === '/api/chat') return !Array.isArray(body.messages) || body.messages.length === 0;
+  return false;
+}
+
+/** A body as Ollama takes it: a JSON object; anything else is Ollama's 400. */
+export function ollamaBody(
+  raw: unknown,
+  missing = 'missing request body',
+): Record<string, unknown> {
+  if (raw === undefined || raw === null) {
+    throw new FleetError(Errors.FLEET_ERR_VALIDATION, missing);
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new FleetError(
+      Errors.FLEET_ERR_VALIDATION,
+      'json: cannot unmarshal value into Go value of type api.Request',
+    );
+  }
+  return raw as Record<string, unknown>;
+}
+
+/** Ollama's check, and the one thing the fleet cannot schedule without. */
+export function requireModel(
+  body: Record<string, unknown>,
+): asserts body is Record<string, unknown> & { model: string } {
+  if (typeof body.model !== 'string' || body.model === '') {
+    throw new FleetError(Errors.FLEET_ERR_VALIDATION, 'model is required');
+  }
 }
 
 function priorityOf(request: FastifyRequest): Priority {
@@ -318,30 +265,22 @@ function priorityOf(request: FastifyRequest): Priority {
   return value as Priority;
 }
 
-function pick<T extends Record<string, unknown>>(body: T, keys: readonly (keyof T & string)[]) {
-  const out: Record<string, unknown> = {};
-  for (const key of keys) if (body[key] !== undefined) out[key] = body[key];
-  return out;
-}
-
-async function pass(
+export async function pass(
   reply: FastifyReply,
   answer: { status: number; contentType: string; body: NodeJS.ReadableStream },
 ) {
   return reply.status(answer.status).type(answer.contentType).send(answer.body);
 }
 
-async function text(stream: NodeJS.ReadableStream): Promise<string> {
+export async function text(stream: NodeJS.ReadableStream): Promise<string> {
   let out = '';
   for await (const chunk of stream) out += chunk.toString();
   return out;
 }
 
 /** Aborted when the caller goes away (the response closes first). */
-function signalOf(reply: FastifyReply): AbortSignal {
+export function signalOf(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
   reply.raw.once('close', () => controller.abort());
   return controller.signal;
 }
-
-const now = () => new Date().toISOString();

@@ -1,257 +1,95 @@
 /**
  * OpenAI's API on the supervisor (`/v1/...`), for programs written against an OpenAI base
- * URL: chat and text completions (server-sent events when streamed) and embeddings become
- * jobs like any other; `/v1/models` lists Ollama's models and the ladder aliases. Errors
- * take OpenAI's shape (see the error handler).
+ * URL. Ollama speaks this dialect itself, so the supervisor does not translate it: chat and
+ * text completions, embeddings and the Responses API become jobs that run on the same path
+ * on Ollama with only the model resolved, and answer with Ollama's own answer (tools,
+ * structured output, reasoning, images, usage in streams: whatever Ollama does). The model
+ * list passes through with the ladder aliases added. The fleet's own errors take OpenAI's
+ * shape, as Ollama's OpenAI layer words them.
  */
-import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
-import type { Job } from '../../queue/job.js';
-import { type Framing, modelOf, respond } from '../job-stream.js';
-import { parseBody } from '../validate.js';
-import type { CompatRoutes } from './ollama.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Errors, FleetError } from '../../errors.js';
+import type { JobKind } from '../../queue/job.js';
+import type { Dialect } from '../job-stream.js';
+import { respond } from '../job-stream.js';
+import {
+  type CompatRoutes,
+  NOT_FOUND,
+  ollamaBody,
+  pass,
+  requireModel,
+  signalOf,
+  text,
+} from './ollama.js';
 
-const sampling = {
-  model: z.string().min(1, { message: 'model is required' }),
-  stream: z.boolean().default(false),
-  max_tokens: z.number().int().positive().optional(),
-  max_completion_tokens: z.number().int().positive().optional(),
-  temperature: z.number().optional(),
-  top_p: z.number().optional(),
-  seed: z.number().int().optional(),
-  stop: z.union([z.string(), z.array(z.string())]).optional(),
+/** OpenAI's error type for a status, as Ollama's OpenAI layer chooses it. */
+function errorType(status: number): string {
+  if (status === 400) return 'invalid_request_error';
+  if (status === 404) return 'not_found_error';
+  return 'api_error';
+}
+
+export function openaiError(status: number, message: string, code: string | null = null) {
+  return { error: { message, type: errorType(status), param: null, code } };
+}
+
+/** OpenAI's framing of the fleet's own errors, and the event that ends a broken stream. */
+export const OPENAI_DIALECT: Dialect = {
+  error: (status, message, code) => openaiError(status, message, ollamaLike(code) ? null : code),
+  streamError: (message) => `data: ${JSON.stringify(openaiError(500, message))}\n\n`,
 };
-const part = z.object({ type: z.string(), text: z.string().optional() });
-const chatBody = z.object({
-  ...sampling,
-  messages: z
-    .array(
-      z.object({
-        role: z.enum(['system', 'user', 'assistant', 'tool', 'developer']),
-        content: z.union([z.string(), z.array(part)]).nullable(),
-      }),
-    )
-    .min(1, { message: 'messages must hold at least one message' }),
-  response_format: z.object({ type: z.string() }).passthrough().optional(),
-});
-const completionBody = z.object({
-  ...sampling,
-  prompt: z.union([z.string(), z.array(z.string()).length(1)]),
-});
-const embeddingBody = z.object({
-  model: sampling.model,
-  input: z.union([z.string(), z.array(z.string()).min(1)]),
-  encoding_format: z.enum(['float', 'base64']).default('float'),
-});
+
+/** Errors Ollama itself would have answered carry no code, as Ollama's do. */
+function ollamaLike(code: string): boolean {
+  return code === 'FLEET_ERR_UNKNOWN_MODEL' || code === 'FLEET_ERR_VALIDATION';
+}
+
+const INFERENCE: readonly [string, JobKind, (name: string) => string][] = [
+  ['/v1/chat/completions', 'chat', NOT_FOUND.quoted],
+  ['/v1/completions', 'generate', NOT_FOUND.quoted],
+  ['/v1/responses', 'chat', NOT_FOUND.quoted],
+  ['/v1/embeddings', 'embed', NOT_FOUND.pull],
+];
 
 export function openaiRoutes(app: FastifyInstance, compat: CompatRoutes): void {
-  app.get('/v1/models', async () => {
-    const models = await compat.modelNames();
-    const created = Math.floor(Date.now() / 1000);
-    return {
-      object: 'list',
-      data: models.map((id) => ({ id, object: 'model', created, owned_by: 'ollama-fleet' })),
-    };
-  });
-
-  app.post('/v1/chat/completions', async (request, reply) => {
-    const body = parseBody(chatBody, request.body);
-    const run = await compat.start(request, {
-      model: body.model,
-      messages: body.messages.map((m) => ({
-        role: m.role === 'developer' ? 'system' : m.role,
-        content:
-          typeof m.content === 'string'
-            ? m.content
-            : (m.content ?? []).map((p) => p.text ?? '').join(''),
-      })),
-      ...options(body),
-      ...(body.response_format?.type === 'json_object' ? { format: 'json' } : {}),
+  for (const [endpoint, kind, notFound] of INFERENCE) {
+    app.post(endpoint, async (request, reply) => {
+      // Ollama's OpenAI layer words an empty body as Go's decoder does.
+      const body = ollamaBody(request.body, 'EOF');
+      requireModel(body);
+      const run = await compat.start(request, { endpoint, kind, body, notFound });
+      return respond(reply, run, OPENAI_DIALECT);
     });
-    const id = `chatcmpl-${run.id}`;
-    return respond(
-      reply,
-      run,
-      body.stream,
-      sse({
-        chunk: (model, piece, first) => ({
-          id,
-          object: 'chat.completion.chunk',
-          created: seconds(),
-          model,
-          choices: [
-            {
-              index: 0,
-              delta: first ? { role: 'assistant', content: piece } : { content: piece },
-              finish_reason: null,
-            },
-          ],
-        }),
-        last: (job) => ({
-          id,
-          object: 'chat.completion.chunk',
-          created: seconds(),
-          model: modelOf(job),
-          choices: [{ index: 0, delta: {}, finish_reason: finishReason(job) }],
-        }),
-        whole: (job) => ({
-          id,
-          object: 'chat.completion',
-          created: seconds(),
-          model: modelOf(job),
-          choices: [
-            {
-              index: 0,
-              message: {
-                role: 'assistant',
-                content: (job.result?.message as { content?: string } | undefined)?.content ?? '',
-              },
-              finish_reason: finishReason(job),
-            },
-          ],
-          usage: usage(job),
-        }),
-      }),
-    );
+  }
+
+  // Ollama's list, with each ladder's aliases beside the model they stand for now.
+  app.get('/v1/models', async (_request, reply) => {
+    const answer = await compat.ollama.forward('GET', '/v1/models', undefined, signalOf(reply));
+    if (answer.status !== 200) return pass(reply, answer);
+    const list = JSON.parse(await text(answer.body)) as { data?: Record<string, unknown>[] };
+    const data = list.data ?? [];
+    for (const { alias, model } of await compat.aliases()) {
+      const entry = data.find((m) => m.id === model);
+      if (entry) data.push({ ...entry, id: alias });
+    }
+    return { ...list, data };
   });
 
-  app.post('/v1/completions', async (request, reply) => {
-    const body = parseBody(completionBody, request.body);
-    const prompt = typeof body.prompt === 'string' ? body.prompt : (body.prompt[0] as string);
-    const run = await compat.start(request, {
-      model: body.model,
-      prompt: prompt || ' ',
-      ...options(body),
-    });
-    const id = `cmpl-${run.id}`;
-    const choice = (text: string, finish: string | null) => ({
-      text,
-      index: 0,
-      logprobs: null,
-      finish_reason: finish,
-    });
-    return respond(
-      reply,
-      run,
-      body.stream,
-      sse({
-        chunk: (model, piece) => ({
-          id,
-          object: 'text_completion',
-          created: seconds(),
-          model,
-          choices: [choice(piece, null)],
-        }),
-        last: (job) => ({
-          id,
-          object: 'text_completion',
-          created: seconds(),
-          model: modelOf(job),
-          choices: [choice('', finishReason(job))],
-        }),
-        whole: (job) => ({
-          id,
-          object: 'text_completion',
-          created: seconds(),
-          model: modelOf(job),
-          choices: [choice(String(job.result?.response ?? ''), finishReason(job))],
-          usage: usage(job),
-        }),
-      }),
+  // One model; an alias answers as itself, with what its rung's entry says.
+  app.get('/v1/models/*', async (request: FastifyRequest<{ Params: { '*': string } }>, reply) => {
+    const named = decodeURIComponent(request.params['*']);
+    const model = await compat.resolve(named);
+    if (model === undefined) {
+      throw new FleetError(Errors.FLEET_ERR_UNKNOWN_MODEL, NOT_FOUND.quoted(named));
+    }
+    const answer = await compat.ollama.forward(
+      'GET',
+      `/v1/models/${model}`,
+      undefined,
+      signalOf(reply),
     );
+    if (answer.status !== 200 || model === named) return pass(reply, answer);
+    const entry = JSON.parse(await text(answer.body)) as Record<string, unknown>;
+    return { ...entry, id: named };
   });
-
-  app.post('/v1/embeddings', async (request, reply) => {
-    const body = parseBody(embeddingBody, request.body);
-    const run = await compat.start(request, { model: body.model, input: body.input });
-    return respond(
-      reply,
-      run,
-      false,
-      sse({
-        chunk: () => ({}),
-        last: () => ({}),
-        whole: (job) => {
-          const vectors = (job.result?.embeddings as number[][] | undefined) ?? [];
-          const tokens = Number(job.result?.prompt_eval_count ?? 0);
-          return {
-            object: 'list',
-            data: vectors.map((v, index) => ({
-              object: 'embedding',
-              index,
-              // The official clients ask for base64 (little-endian float32) by default.
-              embedding:
-                body.encoding_format === 'base64'
-                  ? Buffer.from(new Float32Array(v).buffer).toString('base64')
-                  : v,
-            })),
-            model: modelOf(job),
-            usage: { prompt_tokens: tokens, total_tokens: tokens },
-          };
-        },
-      }),
-    );
-  });
-}
-
-function options(body: {
-  max_tokens?: number | undefined;
-  max_completion_tokens?: number | undefined;
-  temperature?: number | undefined;
-  top_p?: number | undefined;
-  seed?: number | undefined;
-  stop?: string | string[] | undefined;
-}) {
-  const o: Record<string, unknown> = {};
-  const limit = body.max_completion_tokens ?? body.max_tokens;
-  if (limit !== undefined) o.num_predict = limit;
-  if (body.temperature !== undefined) o.temperature = body.temperature;
-  if (body.top_p !== undefined) o.top_p = body.top_p;
-  if (body.seed !== undefined) o.seed = body.seed;
-  if (body.stop !== undefined) o.stop = typeof body.stop === 'string' ? [body.stop] : body.stop;
-  return Object.keys(o).length > 0 ? { options: o } : {};
-}
-
-const seconds = () => Math.floor(Date.now() / 1000);
-
-function finishReason(job: Job): string {
-  return job.result?.done_reason === 'length' ? 'length' : 'stop';
-}
-
-function usage(job: Job) {
-  const prompt = Number(job.result?.prompt_eval_count ?? 0);
-  const completion = Number(job.result?.eval_count ?? 0);
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-  };
-}
-
-/** OpenAI's framing: server-sent events ending in `[DONE]`. */
-function sse(shapes: {
-  chunk: (model: string, piece: string, first: boolean) => Record<string, unknown>;
-  last: (job: Job) => Record<string, unknown>;
-  whole: (job: Job) => Record<string, unknown>;
-}): Framing {
-  const event = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
-  return {
-    contentType: 'text/event-stream',
-    chunk: (model, piece, first) => event(shapes.chunk(model, piece, first)),
-    end: (job) =>
-      `${event(job.status === 'complete' ? shapes.last(job) : failure(job))}data: [DONE]\n\n`,
-    whole: shapes.whole,
-    failure,
-  };
-}
-
-function failure(job: Job) {
-  return {
-    error: {
-      message: job.error?.message ?? `the job ended ${job.status}`,
-      type: 'api_error',
-      param: null,
-      code: job.error?.code ?? null,
-    },
-  };
 }
