@@ -59,10 +59,30 @@ function describe(job: Record<string, unknown>): string {
     );
   const result = job.result as Record<string, unknown> | undefined;
   if (result) {
-    const text = result.response ?? (result.message as { content?: string } | undefined)?.content;
+    const text = answerText(result);
+    const vectors = result.embeddings ?? (result.object === 'list' ? result.data : undefined);
     if (typeof text === 'string') lines.push(`result: ${text}`);
-    else if (Array.isArray(result.embeddings))
-      lines.push(`result: ${result.embeddings.length} embeddings`);
+    else if (Array.isArray(vectors)) lines.push(`result: ${vectors.length} embeddings`);
   }
   return lines.join('\n');
+}
+
+/**
+ * The text of an answer in any of the shapes a job keeps: Ollama's generate or chat, a
+ * streamed OpenAI answer (`text`), or OpenAI's chat, completion or Responses objects.
+ */
+function answerText(result: Record<string, unknown>): unknown {
+  type Choice = { message?: { content?: unknown }; text?: unknown };
+  const choice = (result.choices as Choice[] | undefined)?.[0];
+  const output = (result.output as { content?: { text?: unknown }[] }[] | undefined)?.find((o) =>
+    Array.isArray(o.content),
+  );
+  return (
+    result.response ??
+    (result.message as { content?: unknown } | undefined)?.content ??
+    result.text ??
+    choice?.message?.content ??
+    choice?.text ??
+    output?.content?.[0]?.text
+  );
 }

@@ -49,6 +49,8 @@ export async function relayAnswer(
   const summary = framing === 'ndjson' ? new NdjsonSummary() : new SseSummary();
   const separator = framing === 'ndjson' ? '\n' : '\n\n';
   let buffered = '';
+  // A character may be cut between two network chunks: decode across them.
+  const decoder = new TextDecoder();
   const take = (frame: string) => {
     const error = summary.add(frame);
     if (error !== undefined) {
@@ -59,7 +61,7 @@ export async function relayAnswer(
     if (text) sink.token(text);
   };
   for await (const chunk of answer.body) {
-    buffered += chunk.toString('utf8').replace(/\r\n/g, '\n');
+    buffered += decoder.decode(chunk, { stream: true }).replace(/\r\n/g, '\n');
     let end = buffered.indexOf(separator);
     while (end >= 0) {
       const frame = buffered.slice(0, end + separator.length);
@@ -68,6 +70,7 @@ export async function relayAnswer(
       end = buffered.indexOf(separator);
     }
   }
+  buffered += decoder.decode();
   if (buffered.trim() !== '') take(framing === 'ndjson' ? `${buffered}\n` : `${buffered}\n\n`);
   return summary.result();
 }

@@ -44,8 +44,6 @@ export class OllamaCallError extends FleetError {
 
 export interface InferOptions {
   signal?: AbortSignal;
-  /** Each streamed chunk before the last. */
-  onChunk?: (chunk: Record<string, unknown>) => void;
   /** Longest wait for the first byte (a model load happens before it). */
   firstByteTimeoutMs: number;
   /** Longest silence between chunks. */
@@ -77,57 +75,6 @@ export class OllamaClient {
 
   async ps(signal?: AbortSignal): Promise<PsResponse> {
     return this.#get('/api/ps', psResponseSchema, signal);
-  }
-
-  /**
-   * POSTs to a streaming endpoint (/api/generate, /api/chat) with `stream: true` and returns
-   * the final chunk; an error line mid-stream becomes an OllamaCallError.
-   */
-  async stream(
-    route: '/api/generate' | '/api/chat',
-    body: Record<string, unknown>,
-    options: InferOptions,
-  ) {
-    const response = await this.#post(route, { ...body, stream: true }, options);
-    let buffered = '';
-    let last: Record<string, unknown> | undefined;
-    try {
-      for await (const chunk of response.body) {
-        buffered += chunk.toString();
-        let newline = buffered.indexOf('\n');
-        while (newline >= 0) {
-          const line = buffered.slice(0, newline).trim();
-          buffered = buffered.slice(newline + 1);
-          newline = buffered.indexOf('\n');
-          if (line === '') continue;
-          const parsed = JSON.parse(line) as Record<string, unknown>;
-          if (typeof parsed.error === 'string') {
-            throw new OllamaCallError(
-              500,
-              parsed.error,
-              `${route} failed mid-stream: ${parsed.error}`,
-            );
-          }
-          if (parsed.done === true) last = parsed;
-          else options.onChunk?.(parsed);
-        }
-      }
-    } catch (err) {
-      if (err instanceof OllamaCallError) throw err;
-      throw new OllamaCallError(
-        0,
-        '',
-        `${route}: the stream from ${this.url} broke: ${describeNetworkError(err)}`,
-        err,
-      );
-    }
-    if (!last)
-      throw new OllamaCallError(
-        500,
-        'stream ended early',
-        `${route}: the stream ended without its final chunk`,
-      );
-    return last;
   }
 
   /**
