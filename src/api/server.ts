@@ -7,7 +7,7 @@ import { Errors, FleetError } from '../errors.js';
 import type { FleetControl } from '../fleet/control.js';
 import type { Logger } from '../log.js';
 import type { FleetMetrics } from '../metrics/metrics.js';
-import { goJsonError } from '../ollama/json-error.js';
+import { decodeGoJson } from '../ollama/go-json.js';
 import { GroupCommit } from '../queue/group-commit.js';
 import { installAuth } from './auth.js';
 import { collectRoutesFor405, dialectOf, installErrorHandler } from './error-handler.js';
@@ -69,15 +69,22 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
+    if (dialectOf(request) !== 'fleet') {
+      // Ollama's paths read a body as Ollama's Go decoder does, and say so in its words.
+      const decoded = decodeGoJson(body as string);
+      if ('value' in decoded) return done(null, decoded.value);
+      return done(new FleetError(Errors.FLEET_ERR_VALIDATION, decoded.error), undefined);
+    }
     try {
       done(null, JSON.parse(body as string));
     } catch (err) {
-      // Ollama's and OpenAI's paths say it in Ollama's words; the fleet's API in its own.
-      const message =
-        dialectOf(request) === 'fleet'
-          ? `body is not valid JSON: ${(err as Error).message}`
-          : goJsonError(body as string);
-      done(new FleetError(Errors.FLEET_ERR_VALIDATION, message), undefined);
+      done(
+        new FleetError(
+          Errors.FLEET_ERR_VALIDATION,
+          `body is not valid JSON: ${(err as Error).message}`,
+        ),
+        undefined,
+      );
     }
   });
   installErrorHandler(app);

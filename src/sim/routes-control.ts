@@ -1,6 +1,6 @@
 /**
  * The control API under /sim/ (never on Ollama's paths): external VRAM pressure, faults,
- * the GPU state that the fake nvidia-smi prints, and raw log lines.
+ * the GPU state that the fake nvidia-smi prints, raw log lines, and the request bodies received.
  */
 import { z } from 'zod';
 import { faultSchema } from './faults.js';
@@ -103,6 +103,9 @@ export function controlRoutes(state: SimState, refuse: (seconds: number) => void
       sendJson(response, 200, gpuState(state));
       if (fault.kind === 'refuse') refuse(fault.seconds);
     },
+
+    'GET /sim/requests': async (_request, response) =>
+      sendJson(response, 200, { requests: state.requests.list() }),
 
     'POST /sim/log': async (request, response) => {
       const { line, stream } = parse(logSchema, request.body);

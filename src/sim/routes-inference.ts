@@ -1,21 +1,31 @@
-/** generate, chat, embed and embeddings, with Ollama's shapes, timings and failures. */
+/**
+ * generate, chat, embed and embeddings, with Ollama's shapes, timings and failures. The
+ * handlers answer through an AnswerSink so that the /v1 routes (routes-openai.ts) can run the
+ * same code under a translating writer, as Ollama's OpenAI middleware does.
+ */
 import type { ServerResponse } from 'node:http';
-import { parseKeepAlive } from '../ollama/duration.js';
-import type { SimModel } from './catalogue.js';
-import { bodyObject, ndjson, type Routes, type SimRequest, sendJson } from './http.js';
+import { compareVersions, parseKeepAlive } from '../ollama/duration.js';
+import { ollamaTime } from '../ollama/time.js';
+import { type Answer, imageTokens, planAnswer, type ToolCall } from './answer.js';
 import {
-  completionPlan,
+  checkCapabilities,
+  goQuote,
+  hasCapability,
+  parseThink,
+  type Thinking,
+} from './capabilities.js';
+import type { SimModel } from './catalogue.js';
+import { type AnswerSink, bodyObject, ollamaSink, type Routes, type SimRequest } from './http.js';
+import {
   contextTokens,
   decodeMsPerToken,
   embeddingVector,
   hashText,
   promptMsPerToken,
   promptTokenCount,
-  tokenText,
 } from './inference.js';
 import { modelField } from './routes-models.js';
 import { type Lease, OllamaHttpError } from './scheduler.js';
-import { goTime } from './slog.js';
 import { installedModel, type SimState } from './state.js';
 
 const MS = 1_000_000;
@@ -26,8 +36,23 @@ interface Parsed {
   keepAliveMs: number | undefined;
   numCtx: number | undefined;
   numPredict: number | undefined;
+  /** options.seed: the same seed gives the same answer, another seed another one. */
+  seed: number | undefined;
+  stop: string[];
   stream: boolean;
 }
+
+/** Who reads the answer: Ollama's clients, or the /v1 middleware (which needs tool call ids). */
+export interface HandlerOptions {
+  openai?: boolean;
+}
+
+export type InferenceHandler = (
+  body: Record<string, unknown>,
+  signal: AbortSignal,
+  sink: AnswerSink,
+  options?: HandlerOptions,
+) => Promise<void>;
 
 function parseCommon(
   state: SimState,
@@ -54,6 +79,8 @@ function parseCommon(
     keepAliveMs,
     numCtx: int(options.num_ctx),
     numPredict: int(options.num_predict),
+    seed: int(options.seed),
+    stop: Array.isArray(options.stop) ? options.stop.filter((s) => typeof s === 'string') : [],
     stream: body.stream !== false,
   };
 }
@@ -61,8 +88,147 @@ function parseCommon(
 const notFoundQuoted = (name: string) => `model '${name}' not found`;
 const notFoundPull = (name: string) => `model "${name}" not found, try pulling it first`;
 
+/** The JSON kind Go's encoding/json names in "cannot unmarshal X into ...". */
+function jsonKind(value: unknown): string {
+  if (Array.isArray(value)) return 'array';
+  if (value === null) return 'null';
+  if (typeof value === 'boolean') return 'bool';
+  return typeof value;
+}
+
+function unmarshalError(value: unknown, field: string, goType: string): OllamaHttpError {
+  return new OllamaHttpError(
+    400,
+    `json: cannot unmarshal ${jsonKind(value)} into Go struct field ${field} of type ${goType}`,
+  );
+}
+
+/** `images` as api.ImageData ([]byte): base64 strings, or Go's decode error. */
+function decodeImages(value: unknown, field: string): Buffer[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw unmarshalError(value, field, '[]api.ImageData');
+  return value.map((image) => {
+    if (typeof image !== 'string') throw unmarshalError(image, field, 'api.ImageData');
+    const bad = badBase64At(image);
+    if (bad >= 0) throw new OllamaHttpError(400, `illegal base64 data at input byte ${bad}`);
+    return Buffer.from(image, 'base64');
+  });
+}
+
+/** Where Go's base64.StdEncoding would stop, or -1 when the text decodes. */
+function badBase64At(text: string): number {
+  const body = text.replace(/[\r\n]/g, '');
+  const invalid = body.search(/[^A-Za-z0-9+/=]/);
+  if (invalid >= 0) return invalid;
+  const padding = body.indexOf('=');
+  if (padding >= 0 && !/^={1,2}$/.test(body.slice(padding))) return padding;
+  if (body.length % 4 !== 0) return body.length - (body.length % 4);
+  return -1;
+}
+
+type Format = 'json' | Record<string, unknown> | undefined;
+
+/** `format` as Ollama takes it: nothing, "json", or a schema object; else why not. */
+function parseFormat(value: unknown): { format: Format; error?: OllamaHttpError } {
+  if (value === undefined || value === null || value === '') return { format: undefined };
+  if (value === 'json') return { format: 'json' };
+  if (typeof value === 'object' && !Array.isArray(value)) {
+    return { format: value as Record<string, unknown> };
+  }
+  // llm/server.go refuses it once the model is loaded, quoting the raw JSON with %q.
+  const raw = goQuote(JSON.stringify(value));
+  return {
+    format: undefined,
+    error: new OllamaHttpError(
+      500,
+      `invalid format: ${raw}; expected "json" or a valid JSON Schema object`,
+    ),
+  };
+}
+
+function checkTopLogprobs(body: Record<string, unknown>): void {
+  const top = body.top_logprobs;
+  if (typeof top === 'number' && (top < 0 || top > 20)) {
+    throw new OllamaHttpError(400, 'top_logprobs must be between 0 and 20');
+  }
+}
+
+/** The request's model and prompt, and what they make the model say. */
+interface Turn {
+  promptText: string;
+  promptCount: number;
+  seed: number;
+  answer: Answer;
+}
+
+interface TurnAsk {
+  p: Parsed;
+  promptText: string;
+  templateTokens: number;
+  images: Buffer[];
+  thinking: Thinking;
+  /** Tools the model may call this turn (none once a tool has answered). */
+  tools: readonly unknown[];
+  format: Format;
+}
+
+function turnFor({
+  p,
+  promptText,
+  templateTokens,
+  images,
+  thinking,
+  tools,
+  format,
+}: TurnAsk): Turn {
+  // Only a vision model sees images; Ollama's runner drops them for the others.
+  const seen = hasCapability(p.model, 'vision') ? images : [];
+  let seedText = `${p.model.name}\u0000${promptText}`;
+  for (const image of seen) seedText += `\u0000image:${hashText(image.toString('base64'))}`;
+  if (p.seed !== undefined) seedText += `\u0000seed:${p.seed}`;
+  const seed = hashText(seedText);
+  const toolsText = tools.length > 0 ? JSON.stringify(tools) : '';
+  const promptCount =
+    promptTokenCount(promptText + toolsText, templateTokens) + seen.length * imageTokens(p.model);
+  const answer = planAnswer({
+    seed,
+    thinking,
+    tools,
+    format,
+    numPredict: p.numPredict,
+    stop: p.stop,
+  });
+  return { promptText, promptCount, seed, answer };
+}
+
+/** What one streamed piece or the whole answer holds. */
+interface Said {
+  content: string;
+  thinking: string;
+  toolCalls: ToolCall[];
+}
+
+interface Shape {
+  chunk(said: Said): Record<string, unknown>;
+  final(said: Said, doneReason: string, metrics: Record<string, number>): Record<string, unknown>;
+}
+
 export function inferenceRoutes(state: SimState): Routes {
-  const now = () => new Date();
+  const handlers = inferenceHandlers(state);
+  const route =
+    (handler: InferenceHandler) => async (request: SimRequest, response: ServerResponse) =>
+      handler(bodyObject(request), request.signal, ollamaSink(response));
+  return {
+    'POST /api/generate': route(handlers.generate),
+    'POST /api/chat': route(handlers.chat),
+    'POST /api/embed': route(handlers.embed),
+    'POST /api/embeddings': route(handlers.embeddings),
+  };
+}
+
+export function inferenceHandlers(state: SimState) {
+  const version = state.options.version;
+  const withToolCallIds = compareVersions(version, '0.12.10') >= 0;
 
   /** Loads without generating (`done_reason: load`) or expires (`keep_alive: 0`, `unload`). */
   async function loadOrUnload(p: Parsed, signal: AbortSignal): Promise<'load' | 'unload'> {
@@ -94,216 +260,302 @@ export function inferenceRoutes(state: SimState): Routes {
     return lease;
   }
 
-  /** The shared body of generate and chat: prompt eval, then tokens at the model's pace. */
+  /**
+   * The shared body of generate and chat: prompt eval, then thinking, text or a tool call
+   * at the model's pace. Streamed, each token is a chunk (a tool call is one chunk, once its
+   * tokens are written); not streamed, the pieces are joined as Ollama does.
+   */
   async function complete(
-    request: SimRequest,
-    response: ServerResponse,
+    signal: AbortSignal,
+    sink: AnswerSink,
     p: Parsed,
-    promptText: string,
-    templateTokens: number,
-    shape: {
-      chunk: (token: string) => Record<string, unknown>;
-      final: (
-        text: string,
-        doneReason: string,
-        metrics: Record<string, number>,
-        seed: number,
-        count: number,
-      ) => Record<string, unknown>;
-    },
+    turn: Turn,
+    formatError: OllamaHttpError | undefined,
+    shape: Shape,
   ): Promise<void> {
-    const lease = await leaseFor(p, request.signal);
+    const lease = await leaseFor(p, signal);
     try {
+      if (formatError) throw formatError;
       const { runner } = lease;
-      const seed = hashText(`${p.model.name}\u0000${promptText}`);
+      const { seed, answer } = turn;
       const warmMs = 113 + (seed % 75);
       const loadMs = lease.loadMs > 0 ? lease.loadMs : warmMs;
-      const promptCount = promptTokenCount(promptText, templateTokens);
-      const promptMs = promptCount * promptMsPerToken(p.model);
-      const plan = completionPlan(seed, p.numPredict);
+      const promptMs = turn.promptCount * promptMsPerToken(p.model);
       const perToken = decodeMsPerToken(p.model, runner.sizeVram / runner.estimate, runner.active);
       const pace = pacer(state);
-      if (lease.loadMs === 0) await pace(warmMs, request.signal);
-      await pace(promptMs, request.signal);
-      const write = p.stream ? ndjson(response) : undefined;
-      let text = '';
-      for (let i = 0; i < plan.count; i++) {
-        await pace(perToken, request.signal);
-        const token = tokenText(seed, i);
-        text += token;
-        write?.(shape.chunk(token));
-      }
-      const metrics = {
-        total_duration: Math.round((loadMs + promptMs + plan.count * perToken + 0.4) * MS),
-        load_duration: Math.round(loadMs * MS),
-        prompt_eval_count: promptCount,
-        prompt_eval_duration: Math.round(promptMs * MS),
-        eval_count: plan.count,
-        eval_duration: Math.round(plan.count * perToken * MS),
+      if (lease.loadMs === 0) await pace(warmMs, signal);
+      await pace(promptMs, signal);
+      const said: Said = { content: '', thinking: '', toolCalls: [] };
+      const emit = (piece: Partial<Said>) => {
+        if (p.stream)
+          sink.chunk(shape.chunk({ content: '', thinking: '', toolCalls: [], ...piece }));
       };
-      if (write) {
-        write(shape.final('', plan.doneReason, metrics, seed, plan.count));
-        response.end();
+      for (const token of answer.thinking) {
+        await pace(perToken, signal);
+        said.thinking += token;
+        emit({ thinking: token });
+      }
+      for (const token of answer.content) {
+        await pace(perToken, signal);
+        said.content += token;
+        emit({ content: token });
+      }
+      if (answer.toolCalls.length > 0) {
+        await pace(answer.toolTokens * perToken, signal);
+        said.toolCalls = answer.toolCalls;
+        emit({ toolCalls: answer.toolCalls });
+      }
+      const count = answer.thinking.length + answer.content.length + answer.toolTokens;
+      const metrics = {
+        total_duration: Math.round((loadMs + promptMs + count * perToken + 0.4) * MS),
+        load_duration: Math.round(loadMs * MS),
+        prompt_eval_count: turn.promptCount,
+        prompt_eval_duration: Math.round(promptMs * MS),
+        eval_count: count,
+        eval_duration: Math.round(count * perToken * MS),
+      };
+      if (p.stream) {
+        sink.chunk(
+          shape.final({ content: '', thinking: '', toolCalls: [] }, answer.doneReason, metrics),
+        );
+        sink.end();
       } else {
-        sendJson(response, 200, shape.final(text, plan.doneReason, metrics, seed, plan.count));
+        sink.whole(shape.final(said, answer.doneReason, metrics));
       }
     } finally {
       lease.release();
     }
   }
 
-  return {
-    'POST /api/generate': async (request, response) => {
-      const body = bodyObject(request);
-      const p = parseCommon(state, body, notFoundQuoted);
-      const prompt = typeof body.prompt === 'string' ? body.prompt : '';
-      const images = Array.isArray(body.images) ? body.images : [];
-      const empty = prompt === '' && images.length === 0;
-      // Ollama answers an unload (`ollama stop`) before it checks what the model can do.
-      if (p.model.embedding && !(empty && p.keepAliveMs === 0)) {
-        throw new OllamaHttpError(400, `"${p.name}" does not support generate`);
-      }
-      if (empty) {
-        const reason = await loadOrUnload(p, request.signal);
-        return sendJson(response, 200, {
-          model: p.name,
-          created_at: goTime(now()),
-          response: '',
-          done: true,
-          done_reason: reason,
-        });
-      }
-      const system = typeof body.system === 'string' ? body.system : '';
-      await complete(request, response, p, `${system}${prompt}`, 10, {
-        chunk: (token) => ({
-          model: p.name,
-          created_at: goTime(now()),
-          response: token,
-          done: false,
-        }),
-        final: (text, doneReason, metrics, seed, count) => ({
-          model: p.name,
-          created_at: goTime(now()),
-          response: text,
-          done: true,
-          done_reason: doneReason,
-          ...(body.raw === true ? {} : { context: contextTokens(seed, count + 10) }),
-          ...metrics,
-        }),
-      });
-    },
+  /** api.ToolCall as this version writes it (the `id` came with v0.12.10). */
+  const toolCallsOut = (calls: ToolCall[], options: HandlerOptions | undefined) =>
+    withToolCallIds || options?.openai ? calls : calls.map(({ id: _id, ...call }) => call);
 
-    'POST /api/chat': async (request, response) => {
-      const body = bodyObject(request);
-      const p = parseCommon(state, body, notFoundQuoted);
-      if (p.model.embedding) throw new OllamaHttpError(400, `"${p.name}" does not support chat`);
-      const messages = body.messages ?? [];
-      if (!Array.isArray(messages)) {
-        throw new OllamaHttpError(
-          400,
-          'json: cannot unmarshal value into Go struct field ChatRequest.messages of type []api.Message',
-        );
-      }
-      if (messages.length === 0) {
-        const reason = await loadOrUnload(p, request.signal);
-        return sendJson(response, 200, {
-          model: p.name,
-          created_at: goTime(now()),
-          message: { role: 'assistant', content: '' },
-          done_reason: reason,
-          done: true,
-        });
-      }
-      const text = messages
-        .map((m) => (typeof m?.content === 'string' ? m.content : ''))
-        .join('\n');
-      await complete(request, response, p, text, 8 * messages.length, {
-        chunk: (token) => ({
-          model: p.name,
-          created_at: goTime(now()),
-          message: { role: 'assistant', content: token },
-          done: false,
-        }),
-        final: (content, doneReason, metrics) => ({
-          model: p.name,
-          created_at: goTime(now()),
-          message: { role: 'assistant', content },
-          done_reason: doneReason,
-          done: true,
-          ...metrics,
-        }),
-      });
-    },
-
-    'POST /api/embed': async (request, response) => {
-      const body = bodyObject(request);
-      const p = parseCommon(state, body, notFoundPull);
-      const input = body.input;
-      let inputs: string[];
-      if (input === undefined || input === null || input === '') inputs = [];
-      else if (typeof input === 'string') inputs = [input];
-      else if (Array.isArray(input) && input.every((i) => typeof i === 'string'))
-        inputs = input as string[];
-      else throw new OllamaHttpError(400, 'invalid input type');
-      if (inputs.length === 0) {
-        await loadOrUnload(
-          { ...p, keepAliveMs: p.keepAliveMs === 0 ? undefined : p.keepAliveMs },
-          request.signal,
-        );
-        return sendJson(response, 200, { model: p.name, embeddings: [] });
-      }
-      const numCtx = Math.min(p.numCtx ?? state.rules.defaultNumCtx, p.model.context_length);
-      const counts = inputs.map((text) => promptTokenCount(text, 2));
-      if (body.truncate === false && counts.some((c) => c > numCtx)) {
-        throw new OllamaHttpError(400, 'the input length exceeds the context length');
-      }
-      const lease = await leaseFor(p, request.signal);
-      try {
-        const promptCount = counts.reduce((a, b) => a + b, 0);
-        const promptMs = promptCount * promptMsPerToken(p.model) + 8;
-        const loadMs = lease.loadMs > 0 ? lease.loadMs : 1;
-        await pacer(state)(promptMs, request.signal);
-        const dims =
-          typeof body.dimensions === 'number' && body.dimensions > 0 ? body.dimensions : undefined;
-        sendJson(response, 200, {
-          model: p.name,
-          embeddings: inputs.map((text) =>
-            embeddingVector(p.model, text)
-              .slice(0, dims)
-              .map((x) => Math.fround(x)),
-          ),
-          total_duration: Math.round((loadMs + promptMs) * MS),
-          load_duration: Math.round(loadMs * MS),
-          prompt_eval_count: promptCount,
-        });
-      } finally {
-        lease.release();
-      }
-    },
-
-    'POST /api/embeddings': async (request, response) => {
-      const body = bodyObject(request);
-      const p = parseCommon(state, body, notFoundPull);
-      const prompt = typeof body.prompt === 'string' ? body.prompt : '';
-      if (prompt === '') {
-        await loadOrUnload(
-          { ...p, keepAliveMs: p.keepAliveMs === 0 ? undefined : p.keepAliveMs },
-          request.signal,
-        );
-        return sendJson(response, 200, { embedding: [] });
-      }
-      const lease = await leaseFor(p, request.signal);
-      try {
-        await pacer(state)(
-          promptTokenCount(prompt, 2) * promptMsPerToken(p.model) + 8,
-          request.signal,
-        );
-        sendJson(response, 200, { embedding: embeddingVector(p.model, prompt) });
-      } finally {
-        lease.release();
-      }
-    },
+  const generate: InferenceHandler = async (body, signal, sink) => {
+    const think = parseThink(body.think, version);
+    checkTopLogprobs(body);
+    const p = parseCommon(state, body, notFoundQuoted);
+    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
+    const images = decodeImages(body.images, 'GenerateRequest.images');
+    const empty = prompt === '' && images.length === 0;
+    // Ollama answers an unload (`ollama stop`) before it checks what the model can do.
+    if (empty && p.keepAliveMs === 0) {
+      state.scheduler.expire(p.model);
+      return sink.whole(loadAnswer(p.name, 'unload'));
+    }
+    const hasText = (v: unknown) => typeof v === 'string' && v !== '';
+    const context = Array.isArray(body.context) && body.context.length > 0;
+    if (body.raw === true && (hasText(body.template) || hasText(body.system) || context)) {
+      throw new OllamaHttpError(400, 'raw mode does not support template, system, or context');
+    }
+    const thinking = checkCapabilities(p.model, version, {
+      requested: p.name,
+      endpoint: 'generate',
+      think,
+      tools: false,
+      suffix: hasText(body.suffix),
+    });
+    if (empty) {
+      const reason = await loadOrUnload(p, signal);
+      return sink.whole(loadAnswer(p.name, reason));
+    }
+    const { format, error } = parseFormat(body.format);
+    const system = typeof body.system === 'string' ? body.system : '';
+    const suffix = typeof body.suffix === 'string' ? body.suffix : '';
+    const turn = turnFor({
+      p,
+      promptText: `${system}${prompt}${suffix}`,
+      templateTokens: 10,
+      images,
+      thinking,
+      tools: [],
+      format,
+    });
+    await complete(signal, sink, p, turn, error, {
+      chunk: (said) => ({
+        model: p.name,
+        created_at: ollamaTime(),
+        response: said.content,
+        ...(said.thinking ? { thinking: said.thinking } : {}),
+        done: false,
+      }),
+      final: (said, doneReason, metrics) => ({
+        model: p.name,
+        created_at: ollamaTime(),
+        response: said.content,
+        ...(said.thinking ? { thinking: said.thinking } : {}),
+        done: true,
+        done_reason: doneReason,
+        ...(body.raw === true
+          ? {}
+          : { context: contextTokens(turn.seed, (metrics.eval_count ?? 0) + 10) }),
+        ...metrics,
+      }),
+    });
   };
+
+  const chat: InferenceHandler = async (body, signal, sink, options) => {
+    const think = parseThink(body.think, version);
+    const messages = body.messages ?? [];
+    if (!Array.isArray(messages)) {
+      throw unmarshalError(messages, 'ChatRequest.messages', '[]api.Message');
+    }
+    const tools = body.tools ?? [];
+    if (!Array.isArray(tools)) throw unmarshalError(tools, 'ChatRequest.tools', 'api.Tools');
+    const images: Buffer[] = [];
+    const texts: string[] = [];
+    let lastRole = '';
+    for (const message of messages) {
+      if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+        throw unmarshalError(message, 'ChatRequest.messages', 'api.Message');
+      }
+      const m = message as Record<string, unknown>;
+      if (m.content !== undefined && m.content !== null && typeof m.content !== 'string') {
+        throw unmarshalError(m.content, 'Message.messages.content', 'string');
+      }
+      if (m.role !== undefined && m.role !== null && typeof m.role !== 'string') {
+        throw unmarshalError(m.role, 'Message.messages.role', 'string');
+      }
+      images.push(...decodeImages(m.images, 'Message.messages.images'));
+      texts.push(typeof m.content === 'string' ? m.content : '');
+      // Ollama lower-cases roles and takes any name (system, user, assistant, tool, ...).
+      lastRole = typeof m.role === 'string' ? m.role.toLowerCase() : '';
+    }
+    checkTopLogprobs(body);
+    const p = parseCommon(state, body, notFoundQuoted);
+    if (messages.length === 0 && p.keepAliveMs === 0) {
+      state.scheduler.expire(p.model);
+      return sink.whole(chatLoadAnswer(p.name, 'unload'));
+    }
+    const thinking = checkCapabilities(p.model, version, {
+      requested: p.name,
+      endpoint: 'chat',
+      think,
+      tools: tools.length > 0,
+      suffix: false,
+    });
+    if (messages.length === 0) {
+      const reason = await loadOrUnload(p, signal);
+      return sink.whole(chatLoadAnswer(p.name, reason));
+    }
+    const { format, error } = parseFormat(body.format);
+    const turn = turnFor({
+      p,
+      promptText: texts.join('\n'),
+      templateTokens: 8 * messages.length,
+      images,
+      thinking,
+      // The simulated model calls a tool when the user has just spoken; after a tool's
+      // result (role "tool") it answers in prose.
+      tools: lastRole === 'user' ? tools : [],
+      format,
+    });
+    const message = (said: Said) => ({
+      role: 'assistant',
+      content: said.content,
+      ...(said.thinking ? { thinking: said.thinking } : {}),
+      ...(said.toolCalls.length > 0 ? { tool_calls: toolCallsOut(said.toolCalls, options) } : {}),
+    });
+    await complete(signal, sink, p, turn, error, {
+      chunk: (said) => ({
+        model: p.name,
+        created_at: ollamaTime(),
+        message: message(said),
+        done: false,
+      }),
+      final: (said, doneReason, metrics) => ({
+        model: p.name,
+        created_at: ollamaTime(),
+        message: message(said),
+        done_reason: doneReason,
+        done: true,
+        ...metrics,
+      }),
+    });
+  };
+
+  const embed: InferenceHandler = async (body, signal, sink) => {
+    const p = parseCommon(state, body, notFoundPull);
+    const input = body.input;
+    let inputs: string[];
+    if (input === undefined || input === null || input === '') inputs = [];
+    else if (typeof input === 'string') inputs = [input];
+    else if (Array.isArray(input) && input.every((i) => typeof i === 'string'))
+      inputs = input as string[];
+    else throw new OllamaHttpError(400, 'invalid input type');
+    if (inputs.length === 0) {
+      await loadOrUnload(
+        { ...p, keepAliveMs: p.keepAliveMs === 0 ? undefined : p.keepAliveMs },
+        signal,
+      );
+      return sink.whole({ model: p.name, embeddings: [] });
+    }
+    const numCtx = Math.min(p.numCtx ?? state.rules.defaultNumCtx, p.model.context_length);
+    const counts = inputs.map((text) => promptTokenCount(text, 2));
+    if (body.truncate === false && counts.some((c) => c > numCtx)) {
+      throw new OllamaHttpError(400, 'the input length exceeds the context length');
+    }
+    const lease = await leaseFor(p, signal);
+    try {
+      const promptCount = counts.reduce((a, b) => a + b, 0);
+      const promptMs = promptCount * promptMsPerToken(p.model) + 8;
+      const loadMs = lease.loadMs > 0 ? lease.loadMs : 1;
+      await pacer(state)(promptMs, signal);
+      const dims =
+        typeof body.dimensions === 'number' && body.dimensions > 0 ? body.dimensions : undefined;
+      sink.whole({
+        model: p.name,
+        embeddings: inputs.map((text) => shorten(embeddingVector(p.model, text), dims)),
+        total_duration: Math.round((loadMs + promptMs) * MS),
+        load_duration: Math.round(loadMs * MS),
+        prompt_eval_count: promptCount,
+      });
+    } finally {
+      lease.release();
+    }
+  };
+
+  const embeddings: InferenceHandler = async (body, signal, sink) => {
+    const p = parseCommon(state, body, notFoundPull);
+    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
+    if (prompt === '') {
+      await loadOrUnload(
+        { ...p, keepAliveMs: p.keepAliveMs === 0 ? undefined : p.keepAliveMs },
+        signal,
+      );
+      return sink.whole({ embedding: [] });
+    }
+    const lease = await leaseFor(p, signal);
+    try {
+      await pacer(state)(promptTokenCount(prompt, 2) * promptMsPerToken(p.model) + 8, signal);
+      sink.whole({ embedding: embeddingVector(p.model, prompt) });
+    } finally {
+      lease.release();
+    }
+  };
+
+  return { generate, chat, embed, embeddings };
+}
+
+function loadAnswer(model: string, reason: 'load' | 'unload') {
+  return { model, created_at: ollamaTime(), response: '', done: true, done_reason: reason };
+}
+
+function chatLoadAnswer(model: string, reason: 'load' | 'unload') {
+  return {
+    model,
+    created_at: ollamaTime(),
+    message: { role: 'assistant', content: '' },
+    done_reason: reason,
+    done: true,
+  };
+}
+
+/** `dimensions`: the first n values, normalized again to unit length; float32 as Ollama's. */
+function shorten(vector: number[], dims: number | undefined): number[] {
+  const kept = dims !== undefined && dims < vector.length ? vector.slice(0, dims) : vector;
+  const norm = dims !== undefined ? Math.sqrt(kept.reduce((sum, x) => sum + x * x, 0)) || 1 : 1;
+  return kept.map((x) => Math.fround(x / norm));
 }
 
 /**

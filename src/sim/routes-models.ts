@@ -1,4 +1,5 @@
 /** The model-management endpoints: tags, ps, show, pull, delete, version. */
+import { compareVersions } from '../ollama/duration.js';
 import { canonicalModelName, MODEL_NAME } from '../ollama/names.js';
 import { digestOf } from './catalogue.js';
 import { bodyObject, ndjson, type Routes, sendJson, sendText } from './http.js';
@@ -21,6 +22,7 @@ export function modelField(body: Record<string, unknown>): string {
 }
 
 export function modelRoutes(state: SimState): Routes {
+  const richTags = compareVersions(state.options.version, '0.30.0') >= 0;
   return {
     'GET /': async (_request, response) => sendText(response, 200, 'Ollama is running'),
 
@@ -40,7 +42,17 @@ export function modelRoutes(state: SimState): Routes {
           modified_at: goTime(modifiedAt, 0),
           size: model.size,
           digest: digestOf(model.name),
-          details: modelDetails(model),
+          // v0.30.0 lists from a model cache that also carries these.
+          ...(richTags
+            ? {
+                details: {
+                  ...modelDetails(model),
+                  context_length: model.context_length,
+                  embedding_length: model.embedding_length,
+                },
+                capabilities: [...model.capabilities],
+              }
+            : { details: modelDetails(model) }),
         }));
       sendJson(response, 200, { models });
     },
@@ -77,7 +89,7 @@ export function modelRoutes(state: SimState): Routes {
           [`${arch}.context_length`]: model.context_length,
           [`${arch}.embedding_length`]: model.embedding_length,
         },
-        capabilities: model.embedding ? ['embedding'] : ['completion'],
+        capabilities: [...model.capabilities],
         modified_at: goTime(state.installed.get(model.name)?.modifiedAt ?? new Date(), 0),
       });
     },

@@ -14,9 +14,11 @@ import { Faults } from './faults.js';
 import { cardName, SimGpu } from './gpu.js';
 import { createRequestListener } from './http.js';
 import { rulesFor, type SimOptions } from './options.js';
+import { RequestLog } from './request-log.js';
 import { controlRoutes } from './routes-control.js';
 import { inferenceRoutes } from './routes-inference.js';
 import { modelRoutes } from './routes-models.js';
+import { openaiRoutes } from './routes-openai.js';
 import { type Clock, OllamaScheduler } from './scheduler.js';
 import { SimLog, type SimLogSinks } from './sim-log.js';
 import type { SimState } from './state.js';
@@ -77,6 +79,7 @@ export async function startSimulator(
     scheduler,
     catalogue,
     installed,
+    requests: new RequestLog(),
   };
 
   const sockets = new Set<Socket>();
@@ -103,9 +106,12 @@ export async function startSimulator(
   const routes = {
     ...modelRoutes(state),
     ...inferenceRoutes(state),
+    ...openaiRoutes(state),
     ...controlRoutes(state, (s) => setImmediate(() => refuse(s))),
   };
-  server = createServer(createRequestListener(routes, log));
+  server = createServer(
+    createRequestListener(routes, log, (path, body) => state.requests.add(path, body)),
+  );
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

@@ -4,6 +4,7 @@ import type { SimModel } from './catalogue.js';
 import type { Faults } from './faults.js';
 import type { SimGpu } from './gpu.js';
 import type { SimOptions, SimRules } from './options.js';
+import type { RequestLog } from './request-log.js';
 import type { Clock, OllamaScheduler } from './scheduler.js';
 import type { SimLog } from './sim-log.js';
 
@@ -17,6 +18,8 @@ export interface SimState {
   scheduler: OllamaScheduler;
   catalogue: ReadonlyMap<string, SimModel>;
   installed: Map<string, { model: SimModel; modifiedAt: Date }>;
+  /** The last request bodies received, for GET /sim/requests. */
+  requests: RequestLog;
 }
 
 export function installedModel(state: SimState, name: string): SimModel | undefined {
@@ -29,7 +32,7 @@ export function modelDetails(model: SimModel) {
     parent_model: '',
     format: 'gguf',
     family: model.family,
-    families: [model.family],
+    families: [...model.families],
     parameter_size: model.parameter_size,
     quantization_level: model.quantization_level,
   };

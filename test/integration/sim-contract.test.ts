@@ -201,7 +201,7 @@ describe('simulator responses match the contract field by field', () => {
     expectShape(body.details, shape(fixture('show-02').details));
     expect(body.model_info['general.architecture']).toBe('llama');
     expect(body.model_info['llama.context_length']).toBe(131072);
-    expect(body.capabilities).toEqual(['completion']);
+    expect(body.capabilities).toEqual(['completion', 'tools']);
     expect(typeof body.modified_at).toBe('string');
   });
 

@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import { relayAnswer } from '../../src/engine/relay.js';
 import { OllamaCallError } from '../../src/ollama/client.js';
-import { goJsonError } from '../../src/ollama/json-error.js';
 
 /** The text cut into pieces of `size` bytes, as a socket might deliver it. */
 async function* pieces(text: string, size: number): AsyncIterable<Buffer> {
@@ -164,17 +163,5 @@ describe('relaying an answer', () => {
     );
     expect(out.chunks).toEqual([body]);
     expect(result).toEqual(JSON.parse(body));
-  });
-});
-
-describe("Go's words for a body that is not JSON", () => {
-  it.each([
-    ['x{', "invalid character 'x' looking for beginning of value"],
-    ['not json', "invalid character 'o' looking for beginning of value"],
-    ['{"model":"m"', 'unexpected EOF'],
-    ['{"model" "m"}', "invalid character '\"' after object key"],
-    ['   ', 'missing request body'],
-  ])('%j -> %s', (body, words) => {
-    expect(goJsonError(body)).toBe(words);
   });
 });
