@@ -92,8 +92,12 @@ export async function runJob(deps: JobRunDeps, newJob: NewJob): Promise<JobRun> 
     async cancel() {
       unsubscribe();
       if (ended) return;
+      ended = true;
       const before = await deps.store.get(job.id);
       const cancelled = await deps.store.cancel(job.id, deps.now());
+      // Whatever the job's end, the one following it here stops waiting.
+      const last = cancelled ?? (await deps.store.get(job.id)) ?? before;
+      if (last) push({ type: 'done', job: last });
       if (!cancelled) return;
       if (before?.status === 'running' || before?.status === 'queued') deps.cancelRunning(job.id);
       deps.events.publish(job.id, { type: 'cancelled', job: cancelled });
@@ -128,11 +132,13 @@ export async function respond(
   dialect: Dialect,
 ): Promise<unknown> {
   let finished = false;
+  let gone = false;
   // The response closing before the job ended: the caller went away.
   reply.raw.once('close', () => {
-    // At shutdown the store may already be closed: the job then simply stays queued.
-    if (!finished)
-      run.cancel().catch((err: Error) => reply.log.warn({ err }, `could not cancel job ${run.id}`));
+    if (finished) return;
+    gone = true;
+    // At shutdown the store may already be closed: the job then stays, and start-up cancels it.
+    run.cancel().catch((err: Error) => reply.log.warn({ err }, `could not cancel job ${run.id}`));
   });
   const headers: Record<string, string> = { 'x-fleet-job': run.id };
   if (run.position !== undefined) headers['x-fleet-queue-position'] = String(run.position);
@@ -159,6 +165,7 @@ export async function respond(
       else whole += event.data;
     } else {
       finished = true;
+      if (gone) return reply; // nobody to answer
       const { job } = event;
       if (streaming) {
         reply.raw.end(job.status === 'failed' ? dialect.streamError(failureText(job)) : undefined);
