@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { buildApiServer } from './api/server.js';
+import { Background } from './background.js';
 import type { FleetConfig } from './config/load.js';
 import { aliasResolver } from './engine/aliases.js';
 import { Engine } from './engine/engine.js';
@@ -104,10 +105,12 @@ export async function startSupervisor(options: {
       'jobs interrupted by the last stop: requeued, failed when out of attempts, or cancelled when their caller waited on a connection',
     );
   }
+  const background = new Background(log.child({ component: 'supervisor' }));
   const pruneTimer = setInterval(() => {
-    void store
-      .prune(now() - config.queue.retention)
-      .then((n) => n > 0 && queueLog.info({ pruned: n }, 'pruned finished jobs'));
+    background.run('prune finished jobs', async () => {
+      const n = await store.prune(now() - config.queue.retention);
+      if (n > 0) queueLog.info({ pruned: n }, 'pruned finished jobs');
+    });
   }, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
@@ -146,7 +149,7 @@ export async function startSupervisor(options: {
   });
   monitor.subscribe((snapshot) => {
     if (snapshot.installed) registry.noteInstalled(snapshot.installed);
-    void registry.observe(snapshot.loaded);
+    background.run('learn VRAM from Ollama', () => registry.observe(snapshot.loaded));
   });
   const monitorDone = monitor.run(stop.signal);
   // Read at scrape time; the watcher is made further down, before anyone can scrape.
@@ -178,14 +181,17 @@ export async function startSupervisor(options: {
     timeouts: { load: config.ollama.timeouts.load, request: config.ollama.timeouts.request },
     onModelChange: (change) => metrics.modelChange(change),
     onVramIncident: ({ model, message, at, severity }) => {
-      if (severity === 'hard') void registry.raise(model, 1.2);
-      void countIncident(model, {
-        at,
-        kind: severity === 'hard' ? 'ollama_oom' : 'runner_crash',
-        severity,
-        weight: config.detection.weights[severity],
-        evidence: message,
-      });
+      if (severity === 'hard')
+        background.run('raise the VRAM estimate', () => registry.raise(model, 1.2));
+      background.run('count an incident', () =>
+        countIncident(model, {
+          at,
+          kind: severity === 'hard' ? 'ollama_oom' : 'runner_crash',
+          severity,
+          weight: config.detection.weights[severity],
+          evidence: message,
+        }),
+      );
     },
   });
   const engineDone = engine.run(stop.signal);
@@ -213,7 +219,7 @@ export async function startSupervisor(options: {
     const t = outcome.transition;
     if (!t) return;
     metrics.transition(ladder, t.to_index > t.from_index ? 'down' : 'up', t.source);
-    void (async () => {
+    background.run(`carry out ladder ${ladder}'s step`, async () => {
       const call = {
         firstByteTimeoutMs: config.ollama.timeouts.load,
         idleTimeoutMs: config.ollama.timeouts.load,
@@ -234,27 +240,25 @@ export async function startSupervisor(options: {
         docker,
         log: workersLog,
       });
-    })();
+    });
   };
 
   // Workers follow the ladders as they stand now: a fresh config volume gets its file, and a
   // worker left on another model (the ladder moved while we were away) is put right.
-  void ladders
-    .read()
-    .then(async (snapshot) => {
-      for (const ladder of snapshot.ladders) {
-        await reconfigureWorkers({
-          workers: config.workers,
-          ladder: ladder.name,
-          defaultLadder: config.ladders[0]?.name as string,
-          model: currentModel(ladder),
-          docker,
-          log: workersLog,
-          onlyIfStale: true,
-        });
-      }
-    })
-    .catch((err: Error) => workersLog.error({ err }, 'could not bring the workers in line'));
+  background.run('bring the workers in line', async () => {
+    const snapshot = await ladders.read();
+    for (const ladder of snapshot.ladders) {
+      await reconfigureWorkers({
+        workers: config.workers,
+        ladder: ladder.name,
+        defaultLadder: config.ladders[0]?.name as string,
+        model: currentModel(ladder),
+        docker,
+        log: workersLog,
+        onlyIfStale: true,
+      });
+    }
+  });
 
   const watcher = new VramWatcher({
     docker,
@@ -263,13 +267,15 @@ export async function startSupervisor(options: {
     log: log.child({ component: 'watch' }),
     now,
     onIncident: (incident, model) => {
-      void countIncident(model, {
-        at: incident.at,
-        kind: incident.kind,
-        severity: incident.severity,
-        weight: incident.weight,
-        evidence: incident.evidence,
-      });
+      background.run('count an incident', () =>
+        countIncident(model, {
+          at: incident.at,
+          kind: incident.kind,
+          severity: incident.severity,
+          weight: incident.weight,
+          evidence: incident.evidence,
+        }),
+      );
     },
   });
   const watcherDone = watcher.run(stop.signal);
@@ -281,7 +287,8 @@ export async function startSupervisor(options: {
     if (!snapshot.telemetry.available) return;
     const usable =
       (snapshot.totals.total ?? 0) - snapshot.gpus.reduce((sum, g) => sum + (g.external ?? 0), 0);
-    void ladders.read().then(async (state) => {
+    background.run('weigh telemetry against the ladders', async () => {
+      const state = await ladders.read();
       for (const ladder of state.ladders) {
         const policy = config.ladders.find((l) => l.name === ladder.name);
         if (!policy?.downgrade.on_telemetry) continue;
@@ -390,6 +397,7 @@ export async function startSupervisor(options: {
           ['engine', () => engineDone],
           ['monitor', () => monitorDone],
           ['watcher', () => watcherDone],
+          ['background', () => background.settle()],
           ['clients', async () => events.closeAll()],
           ['api', () => app.close()],
           ['store', () => store.close()],

@@ -8,17 +8,17 @@ import { Errors, FleetError, isFleetError } from '../errors.js';
 import { OLLAMA_DIALECT, OLLAMA_PATHS } from './routes/ollama.js';
 import { OPENAI_DIALECT } from './routes/openai.js';
 
-export type Dialect = 'ollama' | 'openai' | 'fleet';
+/** Whose words a path answers in: Ollama's, its OpenAI layer's, or the fleet's own. */
+export type Wording = 'ollama' | 'openai' | 'fleet';
 
-/** Whose words a path answers in. */
-export function dialectOf(request: FastifyRequest): Dialect {
+export function wordingOf(request: FastifyRequest): Wording {
   const path = request.url.split('?')[0] as string;
   if (path.startsWith('/v1/')) return 'openai';
   if (OLLAMA_PATHS.has(path)) return 'ollama';
   return 'fleet';
 }
 
-function send(reply: FastifyReply, dialect: Dialect, error: FleetError, status: number) {
+function send(reply: FastifyReply, dialect: Wording, error: FleetError, status: number) {
   if (dialect === 'openai')
     return reply.status(status).send(OPENAI_DIALECT.error(status, error.message, error.code));
   if (dialect === 'ollama')
@@ -26,9 +26,9 @@ function send(reply: FastifyReply, dialect: Dialect, error: FleetError, status: 
   return reply.status(status).send(error.toJSON());
 }
 
-export function installErrorHandler(app: FastifyInstance): void {
+export function installErrorHandler(app: FastifyInstance, routes: RouteTable): void {
   app.setErrorHandler((error: FastifyError | FleetError, request, reply) => {
-    const dialect = dialectOf(request);
+    const dialect = wordingOf(request);
     if (isFleetError(error)) {
       if (error.status >= 500) request.log.error({ err: error }, error.message);
       if (error.code === 'FLEET_ERR_QUEUE_FULL' || error.code === 'FLEET_ERR_SHUTTING_DOWN') {
@@ -60,8 +60,9 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] as string;
-    // `/api/` and `/v1/` are Ollama's: an unknown path there gets gin's answer, as from Ollama.
-    if (path.startsWith('/api/') || path.startsWith('/v1/')) {
+    // `/api/` and `/v1/` are Ollama's too: an unknown path there gets gin's answer, as from
+    // Ollama, unless it is under one of the fleet's own (`/api/job/x/y`, `/api/fleet/...`).
+    if ((path.startsWith('/api/') && !routes.isFleetPath(path)) || path.startsWith('/v1/')) {
       return reply.status(404).type('text/plain; charset=utf-8').send('404 page not found');
     }
     const error = new FleetError(Errors.FLEET_ERR_NOT_FOUND, `no route ${request.method} ${path}`);
@@ -69,15 +70,24 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
 }
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+/** gin's order of methods in an `Allow` header (the order its trees are made in Ollama). */
+const METHODS = ['HEAD', 'GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'OPTIONS'] as const;
+
+export interface RouteTable {
+  /** Under a path of the fleet's own API (`/api/<first segment>` of one of its routes). */
+  isFleetPath(path: string): boolean;
+  /** Adds the 405 answers; call once every route is there. */
+  addMethodNotAllowed(): void;
+}
 
 /**
- * A known path asked with a method it does not take answers 405, as Ollama's gin router
- * does (`HandleMethodNotAllowed`), not 404. Call before the routes are added; it collects
- * them, and the function it returns adds the 405 answers once every route is there.
+ * Keeps the table of routes as they are added (call it before adding any): which prefixes are
+ * the fleet's own, and which methods each path takes, so a known path asked with a method it
+ * does not take answers 405, as Ollama's gin router does (`HandleMethodNotAllowed`), not 404.
  */
-export function collectRoutesFor405(app: FastifyInstance): () => void {
+export function routeTable(app: FastifyInstance): RouteTable {
   const taken = new Map<string, Set<string>>();
+  const fleetPrefixes = new Set<string>();
   app.addHook('onRoute', (route) => {
     const methods = taken.get(route.url) ?? new Set<string>();
     for (const m of [route.method].flat()) {
@@ -85,30 +95,40 @@ export function collectRoutesFor405(app: FastifyInstance): () => void {
       if (m === 'GET') methods.add('HEAD'); // fastify answers HEAD for every GET route
     }
     taken.set(route.url, methods);
+    if (route.url.startsWith('/api/') && !OLLAMA_PATHS.has(route.url))
+      fleetPrefixes.add(prefixOf(route.url));
   });
-  return () => {
-    for (const [url, methods] of [...taken]) {
-      const allowed = [...methods];
-      const missing = METHODS.filter((m) => !methods.has(m));
-      if (missing.length === 0) continue;
-      app.route({
-        method: missing,
-        url,
-        handler: async (request, reply) => {
-          void reply.header('allow', allowed.join(', '));
-          if (dialectOf(request) !== 'fleet') {
-            return reply
-              .status(405)
-              .type('text/plain; charset=utf-8')
-              .send('405 method not allowed');
-          }
-          const error = new FleetError(
-            Errors.FLEET_ERR_METHOD_NOT_ALLOWED,
-            `${request.method} ${url} is not allowed; it takes ${allowed.join(', ')}`,
-          );
-          return reply.status(405).send(error.toJSON());
-        },
-      });
-    }
+  return {
+    isFleetPath: (path) => fleetPrefixes.has(prefixOf(path)),
+    addMethodNotAllowed() {
+      for (const [url, methods] of [...taken]) {
+        const allowed = METHODS.filter((m) => methods.has(m));
+        const missing = METHODS.filter((m) => !methods.has(m));
+        if (missing.length === 0) continue;
+        app.route({
+          method: missing,
+          url,
+          handler: async (request, reply) => {
+            void reply.header('allow', allowed.join(', '));
+            if (wordingOf(request) !== 'fleet') {
+              return reply
+                .status(405)
+                .type('text/plain; charset=utf-8')
+                .send('405 method not allowed');
+            }
+            const error = new FleetError(
+              Errors.FLEET_ERR_METHOD_NOT_ALLOWED,
+              `${request.method} ${url} is not allowed; it takes ${allowed.join(', ')}`,
+            );
+            return reply.status(405).send(error.toJSON());
+          },
+        });
+      }
+    },
   };
+}
+
+/** `/api/job` of `/api/job/:id/events`. */
+function prefixOf(path: string): string {
+  return path.split('/').slice(0, 3).join('/');
 }

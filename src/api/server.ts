@@ -10,7 +10,7 @@ import type { FleetMetrics } from '../metrics/metrics.js';
 import { decodeGoJson } from '../ollama/go-json.js';
 import { GroupCommit } from '../queue/group-commit.js';
 import { installAuth } from './auth.js';
-import { collectRoutesFor405, dialectOf, installErrorHandler } from './error-handler.js';
+import { installErrorHandler, routeTable, wordingOf } from './error-handler.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { type JobRoutesOptions, jobRoutes, submitContext } from './routes/jobs.js';
@@ -69,7 +69,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
-    if (dialectOf(request) !== 'fleet') {
+    if (wordingOf(request) !== 'fleet') {
       // Ollama's paths read a body as Ollama's Go decoder does, and say so in its words.
       const decoded = decodeGoJson(body as string);
       if ('value' in decoded) return done(null, decoded.value);
@@ -87,8 +87,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
       );
     }
   });
-  installErrorHandler(app);
-  const add405s = collectRoutesFor405(app);
+  const routes = routeTable(app);
+  installErrorHandler(app, routes);
   installAuth(app, options.token);
   healthRoutes(app, {
     version: options.version,
@@ -123,7 +123,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     }
   }
   if (options.stats) statsRoutes(app, { ...options.stats, fleet: options.fleet });
-  add405s();
+  routes.addMethodNotAllowed();
   await app.ready();
   return app;
 }

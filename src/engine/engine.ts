@@ -14,7 +14,7 @@ import type { ResourceMonitor } from '../gpu/monitor.js';
 import type { ResourceSnapshot } from '../gpu/snapshot.js';
 import type { Logger } from '../log.js';
 import type { OllamaCallError, OllamaClient } from '../ollama/client.js';
-import { parseKeepAlive } from '../ollama/duration.js';
+import { isZeroKeepAlive } from '../ollama/duration.js';
 import { canonicalModelName } from '../ollama/names.js';
 import type { JobEvents } from '../queue/events.js';
 import type { Job, JobError } from '../queue/job.js';
@@ -86,18 +86,7 @@ const UNLOAD_POLLS = 100;
 const EXPIRY_GUARD_MS = 2_000;
 const UNLOAD_POLL_MS = 100;
 
-/**
- * The card as the planner sees it: usable bytes (what is used plus what is free, so the
- * driver's reserve is left out) and what other processes hold. Several cards are planned as
- * one for now (Ollama spreads a model that does not fit one).
- */
-/** `keep_alive` 0 in any of its spellings (0, "0", "0s", "0m"): unload when idle. */
-function isZeroKeepAlive(value: unknown): boolean {
-  const parsed = parseKeepAlive(value);
-  return 'ms' in parsed && parsed.ms === 0;
-}
-
-/** What a job keeps of a failure: Ollama's words, status and body where Ollama answered. */
+/** What a job keeps of a failure: Ollama's words, and its status and answer where it answered. */
 function jobErrorOf(err: unknown): JobError {
   const e = err as Partial<OllamaCallError> & Error;
   const error: JobError = {
@@ -105,10 +94,18 @@ function jobErrorOf(err: unknown): JobError {
     message: e.ollamaError || e.message,
   };
   if (e.httpStatus !== undefined && e.httpStatus > 0) error.status = e.httpStatus;
-  if (e.responseBody !== undefined) error.body = e.responseBody;
+  if (e.response !== undefined) {
+    error.body = e.response.body;
+    error.content_type = e.response.contentType;
+  }
   return error;
 }
 
+/**
+ * The card as the planner sees it: usable bytes (what is used plus what is free, so the
+ * driver's reserve is left out) and what other processes hold. Several cards are planned as
+ * one for now (Ollama spreads a model that does not fit one).
+ */
 function capacityOf(snapshot: ResourceSnapshot, configured: number | undefined): Capacity {
   const { used, free } = snapshot.totals;
   if (snapshot.telemetry.available && used !== undefined && free !== undefined) {
@@ -552,9 +549,13 @@ export class Engine {
         this.unloadWhenIdle(model);
       }
     }
+    // An answer that is not streamed begins only once the whole generation is done.
+    const streamed = job.endpoint.startsWith('/v1/')
+      ? body.stream === true
+      : job.kind !== 'embed' && body.stream !== false;
     const answer = await ollama.send(job.endpoint, body, {
       signal,
-      firstByteTimeoutMs: timeouts.load,
+      firstByteTimeoutMs: streamed ? timeouts.load : timeouts.load + timeouts.request,
       idleTimeoutMs: timeouts.request,
     });
     events.publish(job.id, {
@@ -562,7 +563,7 @@ export class Engine {
       status: answer.status,
       contentType: answer.contentType,
     });
-    return relayAnswer(answer, job.endpoint, {
+    return relayAnswer(answer, job.endpoint, signal, {
       chunk: (data) => events.publish(job.id, { type: 'chunk', data }),
       token: (text) => events.publish(job.id, { type: 'token', text }),
     });

@@ -7,7 +7,8 @@
  * An error frame in the middle of a stream (`{"error": ...}`) ends the answer as a failure,
  * as Ollama means it; it is not handed on, the caller's route words the end itself.
  */
-import { OllamaCallError } from '../ollama/client.js';
+import { isNetworkError, OllamaCallError } from '../ollama/client.js';
+import { framingOf } from '../ollama/framing.js';
 
 export interface RelaySink {
   /** One frame as the bytes to write (a line with its newline, an event with its blank line). */
@@ -16,17 +17,23 @@ export interface RelaySink {
   token(text: string): void;
 }
 
-export type Framing = 'ndjson' | 'sse' | 'whole';
-
-export function framingOf(contentType: string): Framing {
-  const type = contentType.toLowerCase();
-  if (type.startsWith('application/x-ndjson')) return 'ndjson';
-  if (type.startsWith('text/event-stream')) return 'sse';
-  return 'whole';
-}
-
 /** Relays the body and returns what the job keeps as its result. */
 export async function relayAnswer(
+  answer: { contentType: string; body: AsyncIterable<Buffer> },
+  route: string,
+  signal: AbortSignal,
+  sink: RelaySink,
+): Promise<Record<string, unknown>> {
+  try {
+    return await relay(answer, route, sink);
+  } catch (err) {
+    if (signal.aborted || !isNetworkError(err)) throw err;
+    // The connection broke or went silent while the answer came.
+    throw OllamaCallError.fromNetwork(err, `${route}: the answer broke off`);
+  }
+}
+
+async function relay(
   answer: { contentType: string; body: AsyncIterable<Buffer> },
   route: string,
   sink: RelaySink,
@@ -72,12 +79,20 @@ export async function relayAnswer(
   }
   buffered += decoder.decode();
   if (buffered.trim() !== '') take(framing === 'ndjson' ? `${buffered}\n` : `${buffered}\n\n`);
+  // Ollama ends a stream that broke without its last frame (its OpenAI layer says no more).
+  if (!summary.ended) {
+    const words = 'the answer ended before its last chunk';
+    throw new OllamaCallError(500, words, `${route}: ${words}`);
+  }
   return summary.result();
 }
 
 /** Sums up Ollama's NDJSON: the final chunk, with the text, thinking and tool calls joined. */
 class NdjsonSummary {
   lastText = '';
+  get ended(): boolean {
+    return this.#final !== undefined;
+  }
   #final: Record<string, unknown> | undefined;
   #response = '';
   #thinking = '';
@@ -138,12 +153,17 @@ class NdjsonSummary {
   }
 }
 
+/** The events that end a Responses API stream (it sends no `[DONE]`). */
+const RESPONSE_ENDS = new Set(['response.completed', 'response.failed', 'response.incomplete']);
+
 /**
  * Sums up an OpenAI-style event stream: the text it carried (chat deltas, completion text,
  * Responses API text deltas) and its last event (where usage and the finish are).
  */
 class SseSummary {
   lastText = '';
+  /** `[DONE]` came, or the Responses API's last event. */
+  ended = false;
   #text = '';
   #last: unknown;
 
@@ -154,6 +174,7 @@ class SseSummary {
       .filter((l) => l.startsWith('data:'))
       .map((l) => l.slice(5).trimStart())
       .join('\n');
+    if (data === '[DONE]') this.ended = true;
     if (data === '' || data === '[DONE]') return undefined;
     let value: Record<string, unknown>;
     try {
@@ -166,6 +187,7 @@ class SseSummary {
       return typeof error === 'string' ? error : String(error.message ?? JSON.stringify(error));
     }
     this.#last = value;
+    if (RESPONSE_ENDS.has(String(value.type))) this.ended = true;
     const choice = (value.choices as Record<string, unknown>[] | undefined)?.[0];
     const delta = choice?.delta as { content?: unknown } | undefined;
     const piece =

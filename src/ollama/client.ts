@@ -24,8 +24,8 @@ export class OllamaCallError extends FleetError {
     readonly ollamaError: string,
     message: string,
     cause?: unknown,
-    /** Ollama's error body as it came, when it answered with a status of 400 or more. */
-    readonly responseBody?: string,
+    /** Ollama's error answer as it came, when it answered with a status of 400 or more. */
+    readonly response?: { body: string; contentType: string },
   ) {
     super(
       httpStatus === 0 ? Errors.FLEET_ERR_OLLAMA_UNREACHABLE : Errors.FLEET_ERR_OLLAMA_RESPONSE,
@@ -40,11 +40,28 @@ export class OllamaCallError extends FleetError {
   get unreachable(): boolean {
     return this.httpStatus === 0;
   }
+
+  /**
+   * A call that broke on the way: Ollama went silent past a timeout (504, counted against
+   * the job like any failure), or could not be reached or dropped the connection (0: Ollama
+   * is away, the job waits).
+   */
+  static fromNetwork(err: unknown, what: string): OllamaCallError {
+    const code = networkCode(err);
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+      const words = 'Ollama did not answer in time';
+      return new OllamaCallError(504, words, `${what}: ${words} (${code})`, err);
+    }
+    return new OllamaCallError(0, '', `${what}: ${describeNetworkError(err)}`, err);
+  }
 }
 
 export interface InferOptions {
   signal?: AbortSignal;
-  /** Longest wait for the first byte (a model load happens before it). */
+  /**
+   * Longest wait for the answer to begin: a model load happens before it, and for an answer
+   * that is not streamed, the whole generation too.
+   */
   firstByteTimeoutMs: number;
   /** Longest silence between chunks. */
   idleTimeoutMs: number;
@@ -152,22 +169,21 @@ export class OllamaClient {
       });
     } catch (err) {
       if (options.signal?.aborted) throw err;
-      throw new OllamaCallError(
-        0,
-        '',
-        `Ollama at ${this.url} is unreachable: ${describeNetworkError(err)}`,
-        err,
-      );
+      throw OllamaCallError.fromNetwork(err, `POST ${target}`);
     }
     if (response.statusCode >= 400) {
       const text = await response.body.text();
       const error = errorText(text);
+      const type = response.headers['content-type'];
       throw new OllamaCallError(
         response.statusCode,
         error,
         `POST ${route} answered ${response.statusCode}: ${error}`,
         undefined,
-        text,
+        {
+          body: text,
+          contentType: (Array.isArray(type) ? type[0] : type) ?? 'application/json; charset=utf-8',
+        },
       );
     }
     return response;
@@ -235,7 +251,16 @@ export function errorText(body: string): string {
   return body.slice(0, 300);
 }
 
+/** An error of the connection itself (undici's `UND_ERR_*`, `ECONNRESET`, ...), not of our code. */
+export function isNetworkError(err: unknown): boolean {
+  return !(err instanceof FleetError) && networkCode(err) !== undefined;
+}
+
+function networkCode(err: unknown): string | undefined {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.code ?? e.cause?.code;
+}
+
 function describeNetworkError(err: unknown): string {
-  const e = err as { code?: string; message?: string; cause?: { code?: string } };
-  return e.code ?? e.cause?.code ?? e.message ?? String(err);
+  return networkCode(err) ?? (err as { message?: string }).message ?? String(err);
 }

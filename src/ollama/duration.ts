@@ -26,6 +26,12 @@ export function parseKeepAlive(value: unknown): { ms: number } | { error: string
   return { ms: parsed.ms < 0 ? Number.POSITIVE_INFINITY : parsed.ms };
 }
 
+/** `keep_alive` 0 in any of its spellings (0, "0", "0s", "0m"): unload once idle. */
+export function isZeroKeepAlive(value: unknown): boolean {
+  const parsed = parseKeepAlive(value);
+  return 'ms' in parsed && parsed.ms === 0;
+}
+
 export function parseGoDuration(text: string): { ms: number } | { error: string } {
   const quoted = JSON.stringify(text);
   let rest = text;

@@ -56,8 +56,9 @@ export interface JobError {
   message: string;
   /** The HTTP status Ollama answered, when the failure is Ollama's answer. */
   status?: number;
-  /** Ollama's error body as it came, relayed to a caller that waits on the line. */
+  /** Ollama's error answer as it came, relayed to a caller that waits on the line. */
   body?: string;
+  content_type?: string;
 }
 
 export interface Job extends NewJob {

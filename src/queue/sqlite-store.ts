@@ -469,9 +469,11 @@ function addMissingColumns(db: Database.Database): void {
   const have = new Set(
     (db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((c) => c.name),
   );
-  for (const [name, definition] of Object.entries(LATER_COLUMNS)) {
-    if (!have.has(name)) db.exec(`ALTER TABLE jobs ADD COLUMN ${definition}`);
-  }
+  db.transaction(() => {
+    for (const [name, definition] of Object.entries(LATER_COLUMNS)) {
+      if (!have.has(name)) db.exec(`ALTER TABLE jobs ADD COLUMN ${definition}`);
+    }
+  })();
 }
 
 function toJob(row: Row): Job {

@@ -22,6 +22,16 @@ export const faultSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('crash'), model, count }),
   /** The next inference requests hit a CUDA out-of-memory error and the runner dies. */
   z.strictObject({ kind: z.literal('oom'), model, count }),
+  /**
+   * The next answers break off after `after` tokens (default 3) with the runner's error, the
+   * way Ollama ends a stream whose runner ran out of memory mid-answer.
+   */
+  z.strictObject({
+    kind: z.literal('midstream'),
+    model,
+    count,
+    after: z.number().int().nonnegative().optional(),
+  }),
   /** Loads take `factor` times longer. */
   z.strictObject({ kind: z.literal('slow_load'), factor: z.number().positive(), model, count }),
   /** The server refuses connections for `seconds`. */
@@ -35,7 +45,7 @@ export const faultSchema = z.discriminatedUnion('kind', [
 export type Fault = z.infer<typeof faultSchema>;
 type Countable = Extract<
   Fault,
-  { kind: 'no_recover' | 'crash' | 'oom' | 'slow_load' | 'footprint' }
+  { kind: 'no_recover' | 'crash' | 'oom' | 'midstream' | 'slow_load' | 'footprint' }
 >;
 
 export class Faults {

@@ -29,6 +29,8 @@ import { type Lease, OllamaHttpError } from './scheduler.js';
 import { installedModel, type SimState } from './state.js';
 
 const MS = 1_000_000;
+/** What Ollama sends when the runner fails mid-answer (here: out of memory). */
+const MIDSTREAM_OOM = 'an error was encountered while running the model: CUDA error: out of memory';
 
 interface Parsed {
   name: string;
@@ -286,7 +288,10 @@ export function inferenceHandlers(state: SimState) {
       if (lease.loadMs === 0) await pace(warmMs, signal);
       await pace(promptMs, signal);
       const said: Said = { content: '', thinking: '', toolCalls: [] };
+      const breaks = state.faults.take('midstream', p.model.name);
+      let left = breaks ? (breaks.after ?? 3) : Number.POSITIVE_INFINITY;
       const emit = (piece: Partial<Said>) => {
+        if (left-- <= 0) throw new OllamaHttpError(500, MIDSTREAM_OOM);
         if (p.stream)
           sink.chunk(shape.chunk({ content: '', thinking: '', toolCalls: [], ...piece }));
       };

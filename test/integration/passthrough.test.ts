@@ -457,9 +457,17 @@ describe('the compatible routes pass requests and answers through', () => {
     expect(await json(broken)).toEqual({
       error: "invalid character 'x' looking for beginning of value",
     });
+    // No model: generate looks the empty name up, chat says it is required (as Ollama does).
     const noModel = await fleet.call('/api/generate', { body: { prompt: 'x' } });
-    expect(noModel.status).toBe(400);
-    expect(await json(noModel)).toEqual({ error: 'model is required' });
+    expect(noModel.status).toBe(404);
+    expect(await json(noModel)).toEqual({ error: "model '' not found" });
+    const noChatModel = await fleet.call('/api/chat', { body: { messages: [] } });
+    expect(noChatModel.status).toBe(400);
+    expect(await json(noChatModel)).toEqual({ error: 'model is required' });
+    const arrayBody = await fleet.call('/api/chat', { body: [1] });
+    expect(await json(arrayBody)).toEqual({
+      error: 'json: cannot unmarshal array into Go value of type api.ChatRequest',
+    });
   });
 
   it('an empty embed loads the model, and keep_alive 0 unloads it once no job needs it', async () => {
@@ -483,5 +491,43 @@ describe('the compatible routes pass requests and answers through', () => {
     });
     // The scheduler lets it go on its next pass: wait for it, as `ollama ps` would show.
     while ((await loaded()).includes(embedModel)) await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it('an OOM before the answer began runs the same request again; once it began, the stream ends with an error', async () => {
+    const { sim, fleet } = await fleetWithSim();
+    const model = 'qwen2.5:0.5b';
+    const body = {
+      model,
+      messages: [{ role: 'user', content: 'tell me a story' }],
+      options: { seed: 11 },
+      keep_alive: '5m',
+      stream: false,
+    };
+    // Not streamed: the runner breaks before any of the answer is sent; the job runs again.
+    await sim.post('/sim/fault', { kind: 'midstream', model, count: 1, after: 2 });
+    const whole = await fleet.call('/api/chat', { body });
+    expect(whole.status).toBe(200);
+    expect((await json(whole)).done).toBe(true);
+    const sent = (await received(sim, '/api/chat')).filter((r) => r.body.model === model);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]?.body).toEqual(sent[0]?.body);
+    expect(sent[0]?.body).toEqual(body);
+
+    // Streamed: two chunks reached the caller, then the runner broke. A second run cannot
+    // continue those chunks, so the stream ends with an error line, as Ollama's does.
+    await sim.post('/sim/fault', { kind: 'midstream', model, count: 1, after: 2 });
+    const streamed = await fleet.call('/api/chat', { body: { ...body, stream: true } });
+    expect(streamed.status).toBe(200);
+    const lines = (await streamed.text())
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(3);
+    expect(lines.slice(0, 2).every((l) => l.done === false)).toBe(true);
+    expect(String(lines[2]?.error)).toContain('out of memory');
+    const id = streamed.headers.get('x-fleet-job');
+    const job = await json(await fleet.call(`/api/job/${id}`));
+    expect(job.status).toBe('failed');
+    expect(job.error.message).toContain('broke off');
   });
 });

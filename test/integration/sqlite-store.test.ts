@@ -1,5 +1,6 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteJobStore } from '../../src/queue/sqlite-store.js';
 import type { JobStore, StoreSettings } from '../../src/queue/store.js';
@@ -51,5 +52,35 @@ describe('SqliteJobStore on disk', () => {
     expect(
       capture.lines().some((l) => l.level === 50 && String(l.msg).includes('is corrupt')),
     ).toBe(true);
+  });
+
+  it('takes up a jobs.db made before jobs kept their path on Ollama and their caller', async () => {
+    const dir = await tempDir();
+    // The first release's table, with one pending chat job in it.
+    const old = new Database(path.join(dir, 'jobs.db'));
+    old.exec(`CREATE TABLE jobs (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, model TEXT NOT NULL,
+      resolved_model TEXT, kind TEXT NOT NULL, request TEXT NOT NULL, priority INTEGER NOT NULL,
+      metadata TEXT, client TEXT, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+      max_attempts INTEGER NOT NULL, result TEXT, error TEXT, submitted_at INTEGER NOT NULL,
+      started_at INTEGER, completed_at INTEGER)`);
+    old
+      .prepare(
+        `INSERT INTO jobs (id, model, kind, request, priority, status, max_attempts, submitted_at)
+         VALUES ('old-1', 'qwen2.5:0.5b', 'chat', '{"messages":[{"role":"user","content":"hi"}]}', 1, 'pending', 3, 1)`,
+      )
+      .run();
+    old.close();
+    const store = await openSqlite(settings, dir);
+    expect(await store.get('old-1')).toMatchObject({
+      kind: 'chat',
+      endpoint: '/api/chat',
+      attached: false,
+      request: { messages: [{ role: 'user', content: 'hi' }] },
+      status: 'pending',
+    });
+    expect(await store.recover(2)).toEqual({ requeued: 0, failed: 0, cancelled: 0 });
+    const [fresh] = await store.submit([{ ...job('m:1'), attached: true }], 3, 100);
+    expect(fresh).toMatchObject({ attached: true, endpoint: '/api/generate' });
   });
 });

@@ -12,6 +12,8 @@ async function* pieces(text: string, size: number): AsyncIterable<Buffer> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
 }
 
+const live = new AbortController().signal;
+
 function sink() {
   const chunks: string[] = [];
   const tokens: string[] = [];
@@ -59,6 +61,7 @@ describe('relaying an answer', () => {
       const result = await relayAnswer(
         { contentType: 'application/x-ndjson', body: pieces(ndjson, size) },
         '/api/chat',
+        live,
         out.sink,
       );
       expect(out.chunks.join('')).toBe(ndjson);
@@ -93,6 +96,7 @@ describe('relaying an answer', () => {
         body: pieces(lines.map((l) => `${JSON.stringify(l)}\n`).join(''), 5),
       },
       '/api/generate',
+      live,
       sink().sink,
     );
     expect(result).toEqual({
@@ -118,6 +122,7 @@ describe('relaying an answer', () => {
     const result = await relayAnswer(
       { contentType: 'text/event-stream', body: pieces(text, 3) },
       '/v1/chat/completions',
+      live,
       out.sink,
     );
     expect(out.chunks.join('')).toBe(text);
@@ -134,6 +139,7 @@ describe('relaying an answer', () => {
     await relayAnswer(
       { contentType: 'text/event-stream', body: pieces(text, 11) },
       '/v1/responses',
+      live,
       out.sink,
     );
     expect(out.chunks.join('')).toBe(text);
@@ -146,6 +152,7 @@ describe('relaying an answer', () => {
     const failed = relayAnswer(
       { contentType: 'application/x-ndjson', body: pieces(text, 4) },
       '/api/generate',
+      live,
       out.sink,
     );
     await expect(failed).rejects.toBeInstanceOf(OllamaCallError);
@@ -159,9 +166,61 @@ describe('relaying an answer', () => {
     const result = await relayAnswer(
       { contentType: 'application/json; charset=utf-8', body: pieces(body, 9) },
       '/api/embed',
+      live,
       out.sink,
     );
     expect(out.chunks).toEqual([body]);
     expect(result).toEqual(JSON.parse(body));
+  });
+
+  it('fails a stream that ends without its last frame, as a cut-off answer', async () => {
+    const cut = ndjson.split('\n').slice(0, 3).join('\n');
+    await expect(
+      relayAnswer(
+        { contentType: 'application/x-ndjson', body: pieces(cut, 8) },
+        '/api/chat',
+        live,
+        sink().sink,
+      ),
+    ).rejects.toMatchObject({
+      httpStatus: 500,
+      ollamaError: 'the answer ended before its last chunk',
+    });
+    const noDone =
+      'data: {"object":"chat.completion.chunk","choices":[{"delta":{"content":""}}]}\n\n';
+    await expect(
+      relayAnswer(
+        { contentType: 'text/event-stream', body: pieces(noDone, 8) },
+        '/v1/chat/completions',
+        live,
+        sink().sink,
+      ),
+    ).rejects.toBeInstanceOf(OllamaCallError);
+  });
+
+  it('tells a connection that broke mid-answer (Ollama away) from a silence past the timeout', async () => {
+    async function* breaks(code: string): AsyncIterable<Buffer> {
+      yield Buffer.from(`${JSON.stringify(chatLines[0])}\n`);
+      throw Object.assign(new Error('socket'), { code });
+    }
+    const read = (code: string) =>
+      relayAnswer(
+        { contentType: 'application/x-ndjson', body: breaks(code) },
+        '/api/chat',
+        live,
+        sink().sink,
+      );
+    await expect(read('UND_ERR_SOCKET')).rejects.toMatchObject({ httpStatus: 0 });
+    await expect(read('UND_ERR_BODY_TIMEOUT')).rejects.toMatchObject({ httpStatus: 504 });
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(
+      relayAnswer(
+        { contentType: 'application/x-ndjson', body: breaks('UND_ERR_ABORTED') },
+        '/api/chat',
+        aborted.signal,
+        sink().sink,
+      ),
+    ).rejects.not.toBeInstanceOf(OllamaCallError);
   });
 });

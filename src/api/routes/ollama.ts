@@ -12,7 +12,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors, FleetError } from '../../errors.js';
 import type { OllamaClient } from '../../ollama/client.js';
-import { parseKeepAlive } from '../../ollama/duration.js';
+import { isZeroKeepAlive } from '../../ollama/duration.js';
 import { ollamaTime } from '../../ollama/time.js';
 import { type JobKind, PRIORITIES, type Priority } from '../../queue/job.js';
 import { type Dialect, type JobRun, type JobRunDeps, respond, runJob } from '../job-stream.js';
@@ -138,7 +138,7 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
   });
 
   app.post('/api/show', async (request, reply) => {
-    const body = ollamaBody(request.body);
+    const body = ollamaBody(request.body, '/api/show');
     const named = body.model ?? body.name;
     const resolved =
       typeof named === 'string' ? ((await options.resolve(named)) ?? named) : undefined;
@@ -175,8 +175,8 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
 
   const inference = (endpoint: string, kind: JobKind, notFound: (name: string) => string) =>
     app.post(endpoint, async (request, reply) => {
-      const body = ollamaBody(request.body);
-      requireModel(body);
+      const body = ollamaBody(request.body, endpoint);
+      requireModel(body, endpoint);
       if (isUnload(endpoint, body)) return unload(request, body, endpoint === '/api/chat');
       const run = await compat.start(request, { endpoint, kind, body, notFound });
       return respond(reply, run, OLLAMA_DIALECT);
@@ -213,9 +213,7 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
 
 /** An empty generate or chat with keep_alive 0: what `ollama stop` sends. */
 function isUnload(endpoint: string, body: Record<string, unknown>): boolean {
-  if (body.keep_alive === undefined) return false;
-  const keep = parseKeepAlive(body.keep_alive);
-  if (!('ms' in keep) || keep.ms !== 0) return false;
+  if (body.keep_alive === undefined || !isZeroKeepAlive(body.keep_alive)) return false;
   if (endpoint === '/api/generate') {
     return (
       (body.prompt === undefined || body.prompt === '') &&
@@ -226,30 +224,54 @@ function isUnload(endpoint: string, body: Record<string, unknown>): boolean {
   return false;
 }
 
-/** A body as Ollama takes it: a JSON object; anything else is Ollama's 400. */
-export function ollamaBody(
-  raw: unknown,
-  missing = 'missing request body',
-): Record<string, unknown> {
-  if (raw === undefined || raw === null) {
-    throw new FleetError(Errors.FLEET_ERR_VALIDATION, missing);
+/** The Go type each path decodes its body into, named in Go's decoding errors. */
+const GO_TYPES: Record<string, string> = {
+  '/api/generate': 'api.GenerateRequest',
+  '/api/chat': 'api.ChatRequest',
+  '/api/embed': 'api.EmbedRequest',
+  '/api/embeddings': 'api.EmbeddingRequest',
+  '/api/show': 'api.ShowRequest',
+  '/v1/chat/completions': 'openai.ChatCompletionRequest',
+  '/v1/completions': 'openai.CompletionRequest',
+  '/v1/embeddings': 'openai.EmbedRequest',
+  '/v1/responses': 'openai.ResponsesRequest',
+};
+
+/**
+ * A body as Ollama takes it: a JSON object (`null` decodes to an empty one, as in Go);
+ * anything else is Ollama's 400 in Go's words. `/v1/` says an empty body as Go's decoder
+ * does (`EOF`), Ollama's own paths as Ollama does.
+ */
+export function ollamaBody(raw: unknown, path: string): Record<string, unknown> {
+  if (raw === undefined) {
+    const words = path.startsWith('/v1/') ? 'EOF' : 'missing request body';
+    throw new FleetError(Errors.FLEET_ERR_VALIDATION, words);
   }
+  if (raw === null) return {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
+    const kind = Array.isArray(raw) ? 'array' : typeof raw === 'boolean' ? 'bool' : typeof raw;
     throw new FleetError(
       Errors.FLEET_ERR_VALIDATION,
-      'json: cannot unmarshal value into Go value of type api.Request',
+      `json: cannot unmarshal ${kind} into Go value of type ${GO_TYPES[path] ?? 'api.Request'}`,
     );
   }
   return raw as Record<string, unknown>;
 }
 
-/** Ollama's check, and the one thing the fleet cannot schedule without. */
+/**
+ * The one thing the fleet cannot schedule without, checked as Ollama checks it: generate
+ * (and OpenAI's completions, which become one) looks an empty name up and does not find
+ * it; the other routes say the model is required.
+ */
 export function requireModel(
   body: Record<string, unknown>,
+  path: string,
 ): asserts body is Record<string, unknown> & { model: string } {
-  if (typeof body.model !== 'string' || body.model === '') {
-    throw new FleetError(Errors.FLEET_ERR_VALIDATION, 'model is required');
+  if (typeof body.model === 'string' && body.model !== '') return;
+  if (path === '/api/generate' || path === '/v1/completions') {
+    throw new FleetError(Errors.FLEET_ERR_UNKNOWN_MODEL, NOT_FOUND.quoted(''));
   }
+  throw new FleetError(Errors.FLEET_ERR_VALIDATION, 'model is required');
 }
 
 function priorityOf(request: FastifyRequest): Priority {

@@ -39,9 +39,19 @@ export const OPENAI_DIALECT: Dialect = {
   streamError: (message) => `data: ${JSON.stringify(openaiError(500, message))}\n\n`,
 };
 
-/** Errors Ollama itself would have answered carry no code, as Ollama's do. */
+/**
+ * Errors Ollama itself would have answered (or did) carry no code, as Ollama's do; the
+ * fleet's own conditions (queue full, shutting down, a model too large) keep theirs.
+ */
+const OLLAMA_LIKE = new Set([
+  'FLEET_ERR_UNKNOWN_MODEL',
+  'FLEET_ERR_VALIDATION',
+  'FLEET_ERR_OLLAMA_RESPONSE',
+  'FLEET_ERR_OLLAMA_UNREACHABLE',
+]);
+
 function ollamaLike(code: string): boolean {
-  return code === 'FLEET_ERR_UNKNOWN_MODEL' || code === 'FLEET_ERR_VALIDATION';
+  return OLLAMA_LIKE.has(code);
 }
 
 const INFERENCE: readonly [string, JobKind, (name: string) => string][] = [
@@ -54,9 +64,8 @@ const INFERENCE: readonly [string, JobKind, (name: string) => string][] = [
 export function openaiRoutes(app: FastifyInstance, compat: CompatRoutes): void {
   for (const [endpoint, kind, notFound] of INFERENCE) {
     app.post(endpoint, async (request, reply) => {
-      // Ollama's OpenAI layer words an empty body as Go's decoder does.
-      const body = ollamaBody(request.body, 'EOF');
-      requireModel(body);
+      const body = ollamaBody(request.body, endpoint);
+      requireModel(body, endpoint);
       const run = await compat.start(request, { endpoint, kind, body, notFound });
       return respond(reply, run, OPENAI_DIALECT);
     });
@@ -77,14 +86,20 @@ export function openaiRoutes(app: FastifyInstance, compat: CompatRoutes): void {
 
   // One model; an alias answers as itself, with what its rung's entry says.
   app.get('/v1/models/*', async (request: FastifyRequest<{ Params: { '*': string } }>, reply) => {
-    const named = decodeURIComponent(request.params['*']);
+    const raw = request.params['*'];
+    let named: string;
+    try {
+      named = decodeURIComponent(raw);
+    } catch {
+      throw new FleetError(Errors.FLEET_ERR_UNKNOWN_MODEL, NOT_FOUND.quoted(raw));
+    }
     const model = await compat.resolve(named);
     if (model === undefined) {
       throw new FleetError(Errors.FLEET_ERR_UNKNOWN_MODEL, NOT_FOUND.quoted(named));
     }
     const answer = await compat.ollama.forward(
       'GET',
-      `/v1/models/${model}`,
+      `/v1/models/${encodeURIComponent(model)}`,
       undefined,
       signalOf(reply),
     );
