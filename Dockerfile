@@ -15,8 +15,12 @@ RUN npm run build && sh scripts/slim-node-modules.sh
 
 # Run stage: the built app and production dependencies, as an unprivileged user.
 FROM node:20-bookworm-slim
+# A mounted fleet.yaml without an api section still serves on the published port, and with a
+# token: FLEET_API_TOKEN=auto keeps a token the file names, else makes one in the state folder.
 ENV NODE_ENV=production \
-    FLEET_STATE_DIR=/var/lib/fleet
+    FLEET_STATE_DIR=/var/lib/fleet \
+    FLEET_API_HOST=0.0.0.0 \
+    FLEET_API_TOKEN=auto
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -2,13 +2,19 @@
  * The composition root: builds every part of the supervisor from the config and wires them.
  * Nothing here reads the environment or signals; `fleet serve` hands those in.
  */
+
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { exposureOf } from './api/exposure.js';
 import { buildApiServer } from './api/server.js';
 import { Background } from './background.js';
 import type { FleetConfig } from './config/load.js';
+import { autoTokenFile } from './config/load.js';
 import { aliasResolver } from './engine/aliases.js';
 import { Engine } from './engine/engine.js';
 import { Errors, FleetError } from './errors.js';
+import { writeFileAtomic } from './files/atomic.js';
 import { localFleetControl } from './fleet/control.js';
 import {
   currentModel,
@@ -24,6 +30,7 @@ import type { Logger } from './log.js';
 import { FleetMetrics } from './metrics/metrics.js';
 import { OllamaClient } from './ollama/client.js';
 import { sameModel } from './ollama/names.js';
+import { guardDisk } from './queue/disk-guard.js';
 import { JobEvents } from './queue/events.js';
 import { SqliteJobStore } from './queue/sqlite-store.js';
 import { KnownModels } from './registry/known-models.js';
@@ -57,13 +64,39 @@ export async function startSupervisor(options: {
   const now = options.now ?? Date.now;
   const stop = new AbortController();
   const fleetLog = log.child({ component: 'fleet' });
+  const apiLog = log.child({ component: 'api' });
+  // Before anything starts: who may reach the API, and with which token.
+  const token = await serveToken(config, apiLog);
+  const exposure = exposureOf({ ...config.api, token });
+  if (exposure.kind === 'refused') throw new FleetError(Errors.FLEET_ERR_UNSAFE, exposure.reason);
+  if (exposure.kind === 'open') apiLog.warn(exposure.warning);
   // The engine resolves aliases every loop: read the state file at most once a second, and
   // at once after a transition.
+  // When the file cannot be read for a while (replaced, out of file handles), the last good
+  // copy stands in, and the trouble is said once until the file reads again.
   let ladderCache: { at: number; value: LadderState[] } | undefined;
+  let lastGoodLadders: LadderState[] | undefined;
+  let ladderReadFailing = false;
   const currentLadders = async (): Promise<LadderState[]> => {
-    if (!ladderCache || now() - ladderCache.at > LADDER_CACHE_MS)
-      ladderCache = { at: now(), value: (await ladders.read()).ladders };
-    return ladderCache.value;
+    if (ladderCache && now() - ladderCache.at <= LADDER_CACHE_MS) return ladderCache.value;
+    try {
+      const value = (await ladders.read()).ladders;
+      ladderCache = { at: now(), value };
+      lastGoodLadders = value;
+      if (ladderReadFailing) fleetLog.info('the ladder state reads again');
+      ladderReadFailing = false;
+      return value;
+    } catch (err) {
+      if (!lastGoodLadders) throw err;
+      if (!ladderReadFailing)
+        fleetLog.warn(
+          { err },
+          'cannot read the ladder state; resolving aliases from the last good copy',
+        );
+      ladderReadFailing = true;
+      ladderCache = { at: now(), value: lastGoodLadders };
+      return lastGoodLadders;
+    }
   };
   // Bound below, once Ollama's client and Docker's exist: what follows a ladder's move.
   let afterTransition: (ladder: string, outcome: LadderOutcome) => void = () => {};
@@ -93,11 +126,12 @@ export async function startSupervisor(options: {
   });
 
   const queueLog = log.child({ component: 'queue' });
-  const store = new SqliteJobStore({
+  const sqlite = new SqliteJobStore({
     stateDir: config.state_dir,
     settings: { agingMs: config.queue.aging, maxAttempts: config.queue.max_attempts },
     log: queueLog,
   });
+  const store = guardDisk(sqlite, sqlite.file, queueLog);
   const recovered = await store.recover(now());
   if (recovered.requeued + recovered.failed + recovered.cancelled > 0) {
     queueLog.warn(
@@ -221,6 +255,7 @@ export async function startSupervisor(options: {
     metrics.transition(ladder, t.to_index > t.from_index ? 'down' : 'up', t.source);
     background.run(`carry out ladder ${ladder}'s step`, async () => {
       const call = {
+        signal: stop.signal,
         firstByteTimeoutMs: config.ollama.timeouts.load,
         idleTimeoutMs: config.ollama.timeouts.load,
       };
@@ -317,7 +352,9 @@ export async function startSupervisor(options: {
   const fleet = localFleetControl(ladders, 'api', now);
   const app = await buildApiServer({
     log: log.child({ component: 'api' }),
-    token: config.api.token,
+    token,
+    loopbackOnly: exposure.kind === 'private',
+    limits: config.api.limits,
     version: VERSION,
     fleet,
     jobs: {
@@ -331,11 +368,12 @@ export async function startSupervisor(options: {
         () => monitor.current()?.installed,
       ),
       ladders: config.ladders.map((l) => l.name),
+      limits: config.api.limits,
       queueMaxSize: config.scheduler.queue_max_size,
       now,
       cancelRunning: (id) => engine.cancel(id),
       closing: () => closing,
-      tokenConfigured: config.api.token !== undefined,
+      tokenConfigured: token !== undefined,
     },
     metrics,
     ollama: {
@@ -345,12 +383,13 @@ export async function startSupervisor(options: {
     },
     problems: () => {
       const snapshot = monitor.current();
+      const open = exposure.kind === 'open' ? [`security: ${exposure.warning}`] : [];
       const problems =
         snapshot && !snapshot.ollama.reachable ? [`Ollama: ${snapshot.ollama.error}`] : [];
       const watch = watcher.status();
       if (watch.state !== 'following')
         problems.push(`log watcher: ${watch.problem ?? watch.state}`);
-      return problems;
+      return [...open, ...problems];
     },
     stats: {
       store,
@@ -358,6 +397,7 @@ export async function startSupervisor(options: {
       snapshot: async () => monitor.current() ?? (await monitor.refresh()),
       estimate: (model, numCtx) => registry.estimate(model, numCtx === undefined ? {} : { numCtx }),
       engineState: () => engine.state,
+      storeHealth: () => store.health(),
       watchState: () => watcher.status(),
     },
   });
@@ -413,4 +453,18 @@ export async function startSupervisor(options: {
       return closed;
     },
   };
+}
+
+/**
+ * The API token `serve` uses: the configured one, or for `token: auto` the one kept in the
+ * state folder, made (random, mode 0600) at the first start and logged by its path only.
+ */
+async function serveToken(config: FleetConfig, log: Logger): Promise<string | undefined> {
+  if (config.api.token !== undefined || !config.api.auto_token) return config.api.token;
+  const file = autoTokenFile(config.state_dir);
+  const token = randomBytes(24).toString('base64url');
+  await mkdir(config.state_dir, { recursive: true });
+  await writeFileAtomic(file, `${token}\n`, 0o600);
+  log.info({ file }, `made an API token (api.token: auto): it is in ${file}`);
+  return token;
 }

@@ -26,12 +26,20 @@ function send(reply: FastifyReply, dialect: Wording, error: FleetError, status: 
   return reply.status(status).send(error.toJSON());
 }
 
+/** Refusals that pass: the caller should send the same request again a little later. */
+const RETRY_LATER = new Set([
+  'FLEET_ERR_QUEUE_FULL',
+  'FLEET_ERR_SHUTTING_DOWN',
+  'FLEET_ERR_BUSY',
+  'FLEET_ERR_STORAGE',
+]);
+
 export function installErrorHandler(app: FastifyInstance, routes: RouteTable): void {
   app.setErrorHandler((error: FastifyError | FleetError, request, reply) => {
     const dialect = wordingOf(request);
     if (isFleetError(error)) {
       if (error.status >= 500) request.log.error({ err: error }, error.message);
-      if (error.code === 'FLEET_ERR_QUEUE_FULL' || error.code === 'FLEET_ERR_SHUTTING_DOWN') {
+      if (RETRY_LATER.has(error.code)) {
         void reply.header('retry-after', '5');
       }
       // Ollama answers 404 for a model it does not have.
@@ -42,7 +50,11 @@ export function installErrorHandler(app: FastifyInstance, routes: RouteTable): v
     const status = error.statusCode ?? 500;
     if (status < 500) {
       // fastify's own 4xx: a body that is not JSON, too large, a wrong content type.
-      const wrapped = new FleetError(Errors.FLEET_ERR_VALIDATION, error.message, {
+      const message =
+        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? `body is larger than ${Math.round((request.routeOptions.bodyLimit ?? 0) / 1_048_576)} MiB (api.limits.body_mib)`
+          : error.message;
+      const wrapped = new FleetError(Errors.FLEET_ERR_VALIDATION, message, {
         details: { fastify_code: error.code },
       });
       return send(reply, dialect, wrapped, status);

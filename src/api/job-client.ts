@@ -21,7 +21,12 @@ export class JobClient {
   /** The answer as JSON; `T` is what the caller knows the route returns. */
   async call<T = unknown>(
     route: string,
-    init: { method?: string; body?: unknown; signal?: AbortSignal } = {},
+    init: {
+      method?: string;
+      body?: unknown;
+      signal?: AbortSignal;
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<T> {
     let response: Response;
     try {
@@ -30,6 +35,7 @@ export class JobClient {
         headers: {
           ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
+          ...init.headers,
         },
         ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
         ...(init.signal ? { signal: init.signal } : {}),

@@ -3,6 +3,7 @@
  * handler answers.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Limits } from '../config/schema.js';
 import { Errors, FleetError } from '../errors.js';
 import type { FleetControl } from '../fleet/control.js';
 import type { Logger } from '../log.js';
@@ -11,6 +12,7 @@ import { decodeGoJson } from '../ollama/go-json.js';
 import { GroupCommit } from '../queue/group-commit.js';
 import { installAuth } from './auth.js';
 import { installErrorHandler, routeTable, wordingOf } from './error-handler.js';
+import { jsonTextDepth } from './json-limits.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { type JobRoutesOptions, jobRoutes, submitContext } from './routes/jobs.js';
@@ -22,6 +24,9 @@ import { DASHBOARD_HTML } from './ui/page.js';
 export interface ApiServerOptions {
   log: Logger;
   token: string | undefined;
+  /** The API listens on loopback only (Ollama's model routes then need no token). */
+  loopbackOnly: boolean;
+  limits: Limits;
   version: string;
   fleet: FleetControl;
   /** The job API; left out, the server offers health and ladder admin only. */
@@ -35,18 +40,54 @@ export interface ApiServerOptions {
   problems?: () => string[];
 }
 
+const REQUEST_TIMEOUT_MS = 60_000;
+const HEADERS_TIMEOUT_MS = 15_000;
+
+/**
+ * Bounds the bytes of bodies being received at once, so many large bodies together cannot
+ * take the process's memory: past the budget a body is refused with 503 and Retry-After
+ * (one body alone is always let in; `bodyLimit` bounds it).
+ */
+function installBodyBudget(app: FastifyInstance, budget: number): void {
+  let inFlight = 0;
+  app.addHook('onRequest', async (request, reply) => {
+    const length = Number(request.headers['content-length'] ?? 0);
+    if (!(length > 0)) return;
+    if (inFlight > 0 && inFlight + length > budget) {
+      throw new FleetError(
+        Errors.FLEET_ERR_BUSY,
+        `${Math.round(inFlight / 1_048_576)} MiB of bodies are being received already (api.limits.bodies_in_flight_mib); send it again shortly`,
+      );
+    }
+    inFlight += length;
+    reply.raw.once('close', () => {
+      inFlight -= length;
+    });
+  });
+}
+
 export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     // pino's Logger is fastify's logger; the cast only widens its generic parameter.
     loggerInstance: options.log as FastifyBaseLogger,
     // Images travel base64 in job bodies.
-    bodyLimit: 32 * 1_048_576,
+    bodyLimit: Math.floor(options.limits.body_mib * 1_048_576),
     // Long-polls and event streams end through JobEvents.closeAll before close().
     forceCloseConnections: true,
     // Workers long-poll and health checks come every few seconds: one line per request, at
     // debug unless it was refused.
     logController: new LogController({ disableRequestLogging: true }),
+    // A request must arrive whole within this; a socket that trickles its headers or body is
+    // closed instead of holding a file handle forever. Answers may take as long as they need.
+    requestTimeout: REQUEST_TIMEOUT_MS,
   });
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+  app.server.maxConnections = options.limits.max_connections;
+  // Out of file handles, accept() fails: say so and carry on serving the connections there are.
+  app.server.on('error', (err) =>
+    options.log.warn({ err }, 'the HTTP server could not accept a connection'),
+  );
+  installBodyBudget(app, options.limits.bodies_in_flight_mib * 1_048_576);
   app.addHook('onResponse', async (request, reply) => {
     options.metrics?.request(
       request.method,
@@ -69,6 +110,12 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
+    // Before any parser recurses into it: a body nested thousands deep is refused whole.
+    const depth = jsonTextDepth(body as string);
+    if (depth > options.limits.body_depth) {
+      const words = `body nests ${depth} levels deep; at most ${options.limits.body_depth} (api.limits.body_depth)`;
+      return done(new FleetError(Errors.FLEET_ERR_VALIDATION, words), undefined);
+    }
     if (wordingOf(request) !== 'fleet') {
       // Ollama's paths read a body as Ollama's Go decoder does, and say so in its words.
       const decoded = decodeGoJson(body as string);
@@ -117,6 +164,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
         context: (request) => submitContext(jobs, request),
         ladders: jobs.ladders,
         tokenConfigured: jobs.tokenConfigured,
+        loopbackOnly: options.loopbackOnly,
         closing: jobs.closing,
       });
       openaiRoutes(app, compat);

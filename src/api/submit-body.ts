@@ -5,6 +5,7 @@
  * refusal names the field.
  */
 import { z } from 'zod';
+import type { Limits } from '../config/schema.js';
 import { Errors, FleetError } from '../errors.js';
 import {
   JOB_KINDS,
@@ -15,6 +16,7 @@ import {
   PRIORITIES,
 } from '../queue/job.js';
 import type { KnownModels } from '../registry/known-models.js';
+import { valueDepth } from './json-limits.js';
 import { parseBody } from './validate.js';
 
 /**
@@ -62,6 +64,8 @@ export const submitSchema = z
       .array(z.string().regex(/^[A-Za-z0-9+/=\s]+$/, { message: 'expected base64 images' }))
       .optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    /** The same as the Idempotency-Key header (a batch's jobs each carry their own). */
+    idempotency_key: z.string().min(1).max(256).optional(),
     ...Object.fromEntries(
       OLLAMA_FIELDS.filter((f) => f !== 'images').map((f) => [f, z.unknown().optional()]),
     ),
@@ -96,6 +100,9 @@ export interface SubmitContext {
   known: KnownModels;
   ladders: readonly string[];
   client: string | null;
+  limits: Pick<Limits, 'metadata_kib' | 'metadata_depth'>;
+  /** The request's Idempotency-Key header, for a single submit. */
+  idempotencyKey?: string | undefined;
 }
 
 /**
@@ -130,7 +137,9 @@ export async function toNewJob(
   const kind: JobKind =
     body.prompt !== undefined ? 'generate' : body.messages !== undefined ? 'chat' : 'embed';
   // Ollama's request as the caller wrote it: the fleet's own fields stay with the fleet.
-  const { kind: _kind, priority, metadata, ...request } = body;
+  const { kind: _kind, priority, metadata, idempotency_key, ...request } = body;
+  if (metadata !== undefined) checkMetadata(metadata, context.limits, where);
+  const key = idempotency_key ?? context.idempotencyKey;
   return {
     model: body.model,
     kind,
@@ -140,5 +149,24 @@ export async function toNewJob(
     priority,
     metadata: (metadata as Record<string, unknown> | undefined) ?? null,
     client: context.client,
+    ...(key !== undefined ? { idempotency_key: key } : {}),
   };
+}
+
+/** Metadata is stored and read back by every job list: bounded in depth and size. */
+function checkMetadata(metadata: unknown, limits: SubmitContext['limits'], where: string): void {
+  const depth = valueDepth(metadata, limits.metadata_depth);
+  if (depth > limits.metadata_depth) {
+    throw new FleetError(
+      Errors.FLEET_ERR_VALIDATION,
+      `${where}.metadata: nests deeper than ${limits.metadata_depth} levels (api.limits.metadata_depth)`,
+    );
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(metadata));
+  if (bytes > limits.metadata_kib * 1024) {
+    throw new FleetError(
+      Errors.FLEET_ERR_VALIDATION,
+      `${where}.metadata: ${Math.ceil(bytes / 1024)} KiB; at most ${limits.metadata_kib} KiB (api.limits.metadata_kib)`,
+    );
+  }
 }

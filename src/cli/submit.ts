@@ -2,10 +2,12 @@
  * `fleet submit`: sends jobs to a supervisor and waits for them, with a progress bar and a
  * summary (completed, failed, p50/p95 latency). `--spam N` submits without waiting.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
 import { JobClient } from '../api/job-client.js';
 import { DEFAULT_CATALOGUE } from '../config/catalogue.js';
+import type { FleetError } from '../errors.js';
 import { PRIORITIES, type Priority } from '../queue/job.js';
 import type { ParsedCommand } from './args.js';
 import { usage } from './args.js';
@@ -81,7 +83,7 @@ export async function submitCommand(parsed: ParsedCommand, cli: CliEnvironment):
   const started = new Map<string, number>();
   for (const [i, draft] of drafts.entries()) {
     if (i > 0 && delaySeconds > 0) await sleep(delaySeconds * 1000);
-    const { job_id } = await client.call<{ job_id: string }>('/api/submit', { body: draft });
+    const { job_id } = await submitOnce(client, draft);
     started.set(job_id, cli.now());
     if (!parsed.flags.json && spam === undefined && drafts.length <= 10)
       cli.stdout(`submitted ${job_id} (${draft.model}, ${draft.priority})\n`);
@@ -191,4 +193,19 @@ function percentile(sorted: number[], p: number): number | null {
 function fmt(ms: number | null): string {
   if (ms === null) return '-';
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * One submit, sent again once if the supervisor could not be reached (the reply may be what
+ * was lost): its Idempotency-Key makes sure the repeat does not make a second job.
+ */
+async function submitOnce(client: JobClient, draft: unknown): Promise<{ job_id: string }> {
+  const headers = { 'idempotency-key': randomUUID() };
+  try {
+    return await client.call('/api/submit', { body: draft, headers });
+  } catch (err) {
+    if ((err as FleetError).code !== 'FLEET_ERR_SUPERVISOR') throw err;
+    await sleep(500);
+    return client.call('/api/submit', { body: draft, headers });
+  }
 }

@@ -16,7 +16,32 @@ export interface FleetConfig extends Omit<ParsedFleetConfig, 'api'> {
   readonly source: string;
   /** Absolute; a relative state_dir in the file is taken from the file's folder. */
   readonly state_dir: string;
-  readonly api: Omit<ParsedFleetConfig['api'], 'token_file'>;
+  readonly api: Omit<ParsedFleetConfig['api'], 'token_file'> & {
+    /** `token: auto`: `serve` makes the token file when there is none yet. */
+    readonly auto_token: boolean;
+  };
+}
+
+/** The `api.token` value that asks for a token made and kept in the state folder. */
+export const AUTO_TOKEN = 'auto';
+
+/** Where `token: auto` keeps its token. */
+export function autoTokenFile(stateDir: string): string {
+  return path.join(stateDir, 'api-token');
+}
+
+async function readAutoToken(file: string): Promise<string | undefined> {
+  try {
+    const token = (await readFile(file, 'utf8')).trim();
+    return token === '' ? undefined : token;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new FleetError(
+      Errors.FLEET_ERR_CONFIG_INVALID,
+      `api.token is auto, but ${file} cannot be read (${(err as NodeJS.ErrnoException).code})`,
+      { cause: err },
+    );
+  }
 }
 
 export interface ConfigOverrides {
@@ -46,6 +71,7 @@ const ENV_OVERRIDES: readonly { variable: string; key: readonly string[] }[] = [
   { variable: 'OLLAMA_HOST', key: ['ollama', 'url'] },
   { variable: 'FLEET_OLLAMA_URL', key: ['ollama', 'url'] },
   { variable: 'FLEET_API_TOKEN', key: ['api', 'token'] },
+  { variable: 'FLEET_API_HOST', key: ['api', 'host'] },
   { variable: 'FLEET_STATE_DIR', key: ['state_dir'] },
 ];
 
@@ -90,14 +116,20 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
       ? path.resolve(cwd, value.state_dir)
       : path.resolve(path.dirname(file), value.state_dir);
   const { token_file, ...api } = value.api;
-  const token =
+  let token =
     api.token ?? (token_file ? await readToken(file, path.dirname(file), token_file) : undefined);
+  // `auto`: the token `serve` made at its first start, which every command reads the same way.
+  if (token === AUTO_TOKEN) token = await readAutoToken(autoTokenFile(stateDir));
 
   const config: FleetConfig = {
     ...value,
     source: file,
     state_dir: stateDir,
-    api: { ...api, ...(token === undefined ? {} : { token }) },
+    api: {
+      ...api,
+      ...(token === undefined ? {} : { token }),
+      auto_token: value.api.token === AUTO_TOKEN,
+    },
   };
   if (token === undefined) delete (config.api as { token?: string }).token;
   return { config: deepFreeze(config), warnings: ladderWarnings(config) };
@@ -150,6 +182,10 @@ function applyEnvOverrides(
   for (const { variable, key } of ENV_OVERRIDES) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
+    // FLEET_API_TOKEN=auto (the image's default) keeps a token the file names.
+    const api = raw.api as Record<string, unknown> | undefined;
+    if (variable === 'FLEET_API_TOKEN' && value === AUTO_TOKEN && (api?.token || api?.token_file))
+      continue;
     setIn(raw, key, variable === 'OLLAMA_HOST' ? ollamaHostToUrl(value) : value);
     set.set(key.join('.'), variable);
   }

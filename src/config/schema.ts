@@ -250,12 +250,35 @@ const modelSchema = z.strictObject({
     .default(['text']),
 });
 
+/** What one request may hold; past these a body is refused with 400 or 413 that says which. */
+const limitsSchema = z.strictObject({
+  /** The largest body; images travel base64 inside them. */
+  body_mib: z.number().positive().default(32),
+  /** The deepest nesting of a body's arrays and objects. */
+  body_depth: z.number().int().min(4).default(128),
+  /** A job's `metadata`, as stored: at most this large ... */
+  metadata_kib: z.number().positive().default(64),
+  /** ... and this deep. */
+  metadata_depth: z.number().int().min(1).default(32),
+  /** Bodies being received at once, in MiB: past it a large body waits (503, Retry-After). */
+  bodies_in_flight_mib: z.number().positive().default(256),
+  /** Open connections at most (long-polls and streams included); more are closed at once. */
+  max_connections: z.number().int().positive().default(1000),
+});
+
+export type Limits = z.output<typeof limitsSchema>;
+
 const apiSchema = z.strictObject({
-  host: z.string().min(1).default('0.0.0.0'),
+  /** Loopback unless said otherwise: a supervisor reachable from elsewhere needs a token. */
+  host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(5001),
+  /** The bearer token; `auto` takes FLEET_API_TOKEN, else `<state_dir>/api-token` (made once). */
   token: z.string().min(1).optional(),
+  /** Serve beyond loopback with no token (anyone who reaches the port can step a ladder). */
+  allow_unauthenticated: z.boolean().default(false),
   /** A file holding the token (a Docker secret); its content is trimmed. */
   token_file: z.string().min(1).optional(),
+  limits: limitsSchema.prefault({}),
 });
 
 const SEED_LADDER = ['llama3.2:3b', 'phi3:mini', 'tinyllama:1.1b', 'qwen2.5:0.5b'];

@@ -9,6 +9,7 @@
  * and reports the incident; Ollama unreachable sends it back with the attempt given back and
  * pauses dispatch with backoff; a request Ollama refuses fails the job with Ollama's words.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LadderState } from '../fleet/ladder.js';
 import type { ResourceMonitor } from '../gpu/monitor.js';
 import type { ResourceSnapshot } from '../gpu/snapshot.js';
@@ -17,7 +18,7 @@ import type { OllamaCallError, OllamaClient } from '../ollama/client.js';
 import { isZeroKeepAlive } from '../ollama/duration.js';
 import { canonicalModelName } from '../ollama/names.js';
 import type { JobEvents } from '../queue/events.js';
-import type { Job, JobError } from '../queue/job.js';
+import { type Job, type JobError, ladderOfAlias } from '../queue/job.js';
 import type { JobStore } from '../queue/store.js';
 import {
   type Capacity,
@@ -122,6 +123,10 @@ export class Engine {
   readonly #running = new Map<string, Running>();
   readonly #positions = new Map<string, number>();
   #backoffMs = 0;
+  /** The run's signal: every load, unload and poll stops with it. */
+  #signal: AbortSignal = new AbortController().signal;
+  /** Grows while dispatch itself fails (the store, the ladder file), so errors do not spin. */
+  #dispatchBackoffMs = 0;
   /** Set when Ollama stopped answering: no job is claimed until it answers again. */
   #ollamaDown = false;
   #wake: (() => void) | undefined;
@@ -153,6 +158,7 @@ export class Engine {
 
   /** Runs until the signal aborts; then requeues what runs and resolves when all settled. */
   async run(signal: AbortSignal): Promise<void> {
+    this.#signal = signal;
     const stopWaking = this.options.events.onChange(() => this.#wake?.());
     signal.addEventListener('abort', () => this.#wake?.(), { once: true });
     try {
@@ -165,11 +171,17 @@ export class Engine {
         this.#set('dispatching');
         try {
           await this.#dispatch();
+          this.#dispatchBackoffMs = 0;
         } catch (err) {
-          this.options.log.error({ err }, 'dispatch failed');
+          // A store or a file that fails now will likely fail the next loop too: back off.
+          this.#dispatchBackoffMs = Math.min(
+            MAX_BACKOFF_MS,
+            Math.max(250, this.#dispatchBackoffMs * 2),
+          );
+          this.options.log.error({ err, backoff_ms: this.#dispatchBackoffMs }, 'dispatch failed');
         }
         this.#set('waiting');
-        await this.#pause(this.options.loopIntervalMs, signal);
+        await this.#pause(Math.max(this.options.loopIntervalMs, this.#dispatchBackoffMs), signal);
       }
     } finally {
       stopWaking();
@@ -238,7 +250,11 @@ export class Engine {
       this.#unloadIdle(snapshot);
       return;
     }
-    const resolve = aliasResolver(await this.options.ladders());
+    // The ladders are read only when an alias needs them: jobs for a concrete model run
+    // even while the state file cannot be read.
+    const resolve = demand.some((d) => ladderOfAlias(d.model) !== undefined)
+      ? aliasResolver(await this.options.ladders())
+      : (model: string) => model;
     const groups = new Map<string, DemandGroup>();
     for (const d of demand) {
       const model = resolve(d.model);
@@ -363,25 +379,26 @@ export class Engine {
   /** Unloads, then loads, against Ollama; refreshes the snapshot after each. */
   async #carryOut(unload: readonly string[], load: string | undefined): Promise<void> {
     const { ollama, monitor, timeouts } = this.options;
-    const call = { firstByteTimeoutMs: timeouts.load, idleTimeoutMs: timeouts.load };
+    const signal = this.#signal;
+    const call = { signal, firstByteTimeoutMs: timeouts.load, idleTimeoutMs: timeouts.load };
     try {
       for (const model of unload) {
         this.#unloading.add(model);
         await ollama.call('/api/generate', { model, keep_alive: 0 }, call);
         // Ollama answers at once and stops the runner when it is idle: wait until it is gone.
         for (let i = 0; i < UNLOAD_POLLS; i++) {
-          const ps = await ollama.ps();
+          const ps = await ollama.ps(signal);
           if (!ps.models.some((m) => canonicalModelName(m.name) === model)) break;
-          await new Promise((r) => setTimeout(r, UNLOAD_POLL_MS));
+          await sleep(UNLOAD_POLL_MS, undefined, { signal });
         }
         // Stays in #unloading until the snapshot has seen it go, so no job is sent to it meanwhile.
         this.options.onModelChange?.({ type: 'unload', model });
       }
-      if (unload.length > 0) await monitor.refresh();
+      if (unload.length > 0) await monitor.refresh({ signal });
       if (load !== undefined && (monitor.current()?.loaded.length ?? 0) > 0) {
         // Loading beside other models: look at the card again first, as another process may
         // have taken memory since the last nvidia-smi reading.
-        const fresh = await monitor.refresh({ telemetry: true });
+        const fresh = await monitor.refresh({ telemetry: true, signal });
         if (this.#decide(fresh, this.options.now(), false).load !== load) {
           this.options.schedulerLog.info(
             { model: load },
@@ -407,9 +424,11 @@ export class Engine {
           model: load,
           seconds: (this.options.now() - started) / 1000,
         });
-        await monitor.refresh();
+        await monitor.refresh({ signal });
       }
     } catch (err) {
+      // Shutdown cut the load or unload short: nothing went wrong.
+      if (signal.aborted) return;
       const kind = classifyFailure(err);
       this.options.schedulerLog.warn(
         { err, kind, unload, load },

@@ -5,7 +5,6 @@
  * Every way in (single, batch, the compatible routes) comes through here, and here each new
  * job is announced as queued.
  */
-import { Errors, FleetError } from '../errors.js';
 import type { JobEvents } from './events.js';
 import type { Job, NewJob } from './job.js';
 import type { JobStore } from './store.js';
@@ -49,12 +48,12 @@ export class GroupCommit {
       const saved = await this.batch(group.map((w) => w.job));
       for (const [i, one] of saved.entries()) group[i]?.resolve(one);
     } catch (err) {
-      const full = err instanceof FleetError && err.code === Errors.FLEET_ERR_QUEUE_FULL.code;
-      if (!full || group.length === 1) {
-        for (const w of group) w.reject(err);
+      if (group.length === 1) {
+        group[0]?.reject(err);
         return;
       }
-      // The group did not fit: some of it may; each is tried alone, in order.
+      // The group did not fit, or one of it could not be written: each is tried alone, in
+      // order, so one bad submit never fails its neighbours.
       for (const w of group) {
         try {
           w.resolve(

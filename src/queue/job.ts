@@ -49,6 +49,11 @@ export interface NewJob {
   metadata: Record<string, unknown> | null;
   /** Who submitted it (the token's name, or the client address). */
   client: string | null;
+  /**
+   * The caller's key for this submit (`Idempotency-Key`): a submit that repeats it while
+   * the first job is kept gets that job back instead of a second one.
+   */
+  idempotency_key?: string | null;
 }
 
 export interface JobError {

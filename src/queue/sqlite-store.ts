@@ -4,7 +4,7 @@
  * method is one statement or one transaction.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Errors, FleetError } from '../errors.js';
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   priority INTEGER NOT NULL,
   metadata TEXT,
   client TEXT,
+  idempotency_key TEXT,
   status TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,
   max_attempts INTEGER NOT NULL,
@@ -93,13 +94,17 @@ export class SqliteJobStore implements JobStore {
 
   async submit(jobs: readonly NewJob[], now: number, maxSize: number): Promise<Job[]> {
     const insert = this.#db.prepare(
-      `INSERT INTO jobs (id, model, kind, endpoint, request, attached, priority, metadata, client, status, max_attempts, submitted_at)
-       VALUES (@id, @model, @kind, @endpoint, @request, @attached, @priority, @metadata, @client, 'pending', @max_attempts, @submitted_at)`,
+      `INSERT INTO jobs (id, model, kind, endpoint, request, attached, priority, metadata, client, idempotency_key, status, max_attempts, submitted_at)
+       VALUES (@id, @model, @kind, @endpoint, @request, @attached, @priority, @metadata, @client, @idempotency_key, 'pending', @max_attempts, @submitted_at)`,
     );
     const open = this.#db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status IN ${OPEN}`);
+    const byKey = this.#db.prepare('SELECT id FROM jobs WHERE idempotency_key = ?');
     const ids = this.#db.transaction(() => {
       const waiting = (open.get() as { n: number }).n;
-      if (waiting + jobs.length > maxSize) {
+      const fresh = jobs.filter(
+        (j) => !j.idempotency_key || byKey.get(j.idempotency_key) === undefined,
+      ).length;
+      if (waiting + fresh > maxSize) {
         throw new FleetError(
           Errors.FLEET_ERR_QUEUE_FULL,
           `the queue holds ${waiting} unfinished jobs of at most ${maxSize}; ${jobs.length} more do not fit (scheduler.queue_max_size)`,
@@ -107,6 +112,11 @@ export class SqliteJobStore implements JobStore {
         );
       }
       return jobs.map((job) => {
+        // A repeat of a submit whose answer the caller did not get: the job it made.
+        const known = job.idempotency_key
+          ? (byKey.get(job.idempotency_key) as { id: string } | undefined)
+          : undefined;
+        if (known) return known.id;
         const id = randomUUID();
         insert.run({
           id,
@@ -118,6 +128,7 @@ export class SqliteJobStore implements JobStore {
           priority: PRIORITY_RANK[job.priority],
           metadata: job.metadata === null ? null : JSON.stringify(job.metadata),
           client: job.client,
+          idempotency_key: job.idempotency_key ?? null,
           max_attempts: this.#settings.maxAttempts,
           submitted_at: now,
         });
@@ -434,20 +445,36 @@ export class SqliteJobStore implements JobStore {
   }
 }
 
+/**
+ * Opens the job database, checked page by page (`PRAGMA quick_check`) so corruption is seen
+ * at start-up, not as failing submits later. A database that cannot be read is never written
+ * over: it is kept aside (with its journal) for whoever wants the jobs back, and an empty one
+ * is started, so the supervisor serves again at once.
+ */
 function openDatabase(file: string, log: Logger): Database.Database {
+  let db: Database.Database | undefined;
+  let problem: string;
   try {
-    return prepare(new Database(file));
+    db = prepare(new Database(file));
+    const check = db.pragma('quick_check', { simple: true });
+    if (check === 'ok') return db;
+    problem = `quick_check: ${String(check).slice(0, 200)}`;
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code !== 'SQLITE_NOTADB' && code !== 'SQLITE_CORRUPT') throw err;
-    // Never write over a database we cannot read: keep it for whoever wants the jobs back.
-    const aside = keepAsideSync(file, new Date());
-    log.error(
-      { file, aside, err },
-      `job database ${file} is corrupt; kept it as ${aside} and started an empty one`,
-    );
-    return prepare(new Database(file));
+    problem = (err as Error).message;
   }
+  db?.close();
+  const at = new Date();
+  const aside = keepAsideSync(file, at);
+  for (const journal of [`${file}-wal`, `${file}-shm`]) {
+    if (existsSync(journal)) keepAsideSync(journal, at);
+  }
+  log.error(
+    { file, aside, problem },
+    `job database ${file} is corrupt (${problem}); kept it as ${aside} and started an empty one`,
+  );
+  return prepare(new Database(file));
 }
 
 function prepare(db: Database.Database): Database.Database {
@@ -463,6 +490,7 @@ function prepare(db: Database.Database): Database.Database {
 const LATER_COLUMNS: Record<string, string> = {
   endpoint: 'endpoint TEXT',
   attached: 'attached INTEGER NOT NULL DEFAULT 0',
+  idempotency_key: 'idempotency_key TEXT',
 };
 
 function addMissingColumns(db: Database.Database): void {
@@ -473,6 +501,9 @@ function addMissingColumns(db: Database.Database): void {
     for (const [name, definition] of Object.entries(LATER_COLUMNS)) {
       if (!have.has(name)) db.exec(`ALTER TABLE jobs ADD COLUMN ${definition}`);
     }
+    db.exec(
+      'CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL',
+    );
   })();
 }
 

@@ -35,7 +35,8 @@ export interface ClaimRequest {
 export interface JobStore {
   /**
    * Adds jobs in one transaction; all or none. Throws FLEET_ERR_QUEUE_FULL when the jobs not
-   * yet final would exceed `maxSize`.
+   * yet final would exceed `maxSize`. A job whose `idempotency_key` a kept job already has is
+   * not added: that job is returned in its place.
    */
   submit(jobs: readonly NewJob[], now: number, maxSize: number): Promise<Job[]>;
   get(id: string): Promise<Job | undefined>;

@@ -39,12 +39,28 @@ const compose = (...args: string[]) =>
     ...args,
   ]);
 
+/** The token the supervisor made at its first start (`token: auto`), as an operator reads it. */
+let token = '';
+async function readToken(): Promise<string> {
+  const fleet = await docker(
+    'ps',
+    '-q',
+    '--filter',
+    `label=com.docker.compose.project=${project}`,
+    '--filter',
+    'label=com.docker.compose.service=fleet',
+  );
+  return (await docker('exec', fleet, 'cat', '/var/lib/fleet/api-token')).trim();
+}
+
 async function call<T>(url: string, body?: unknown): Promise<T> {
   const response = await fetch(url, {
     method: body === undefined ? 'GET' : 'POST',
-    ...(body === undefined
-      ? {}
-      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
@@ -97,6 +113,10 @@ async function up(): Promise<void> {
       interval: 250,
     })
     .toBe(200);
+  // Safe by default: nothing but health answers without the token it made.
+  token = await readToken();
+  expect(token.length).toBeGreaterThan(20);
+  expect((await fetch(`${api}/api/fleet`)).status).toBe(401);
   // The supervisor follows the simulator's log and reads nvidia-smi inside its container.
   await expect
     .poll(

@@ -79,7 +79,13 @@ export function exited(child: ChildProcess): Promise<number | string> {
 /** The variables that would change fleet's behaviour are not inherited from the test run. */
 function cleanEnv(): Record<string, string | undefined> {
   const env = { ...process.env };
-  for (const key of ['OLLAMA_HOST', 'FLEET_OLLAMA_URL', 'FLEET_API_TOKEN', 'FLEET_STATE_DIR'])
+  for (const key of [
+    'OLLAMA_HOST',
+    'FLEET_OLLAMA_URL',
+    'FLEET_API_TOKEN',
+    'FLEET_API_HOST',
+    'FLEET_STATE_DIR',
+  ])
     delete env[key];
   return env;
 }

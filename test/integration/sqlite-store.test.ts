@@ -1,4 +1,4 @@
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -82,5 +82,31 @@ describe('SqliteJobStore on disk', () => {
     expect(await store.recover(2)).toEqual({ requeued: 0, failed: 0, cancelled: 0 });
     const [fresh] = await store.submit([{ ...job('m:1'), attached: true }], 3, 100);
     expect(fresh).toMatchObject({ attached: true, endpoint: '/api/generate' });
+  });
+
+  it('finds corrupt pages at start-up, keeps the file aside with its journal, and starts empty', async () => {
+    const dir = await tempDir();
+    const first = await openSqlite(settings, dir);
+    await first.submit(
+      Array.from({ length: 300 }, (_, i) => job('m:1', 'normal', `prompt ${i} ${'x'.repeat(400)}`)),
+      1,
+      1000,
+    );
+    await first.close();
+    const file = path.join(dir, 'jobs.db');
+    const bytes = await readFile(file);
+    // Garbage over pages in the middle, as a failing disk leaves them; the header stays.
+    const middle = Math.floor(bytes.length / 2);
+    for (let i = 0; i < 8192 && middle + i < bytes.length; i++) bytes[middle + i] = (i * 131) % 256;
+    await writeFile(file, bytes);
+    const capture = captureLogger();
+    const second = new SqliteJobStore({ stateDir: dir, settings, log: capture.log });
+    opened.push(second);
+    expect((await second.counts()).total).toBe(0);
+    const aside = (await readdir(dir)).filter((f) => f.startsWith('jobs.db.corrupt-'));
+    expect(aside).toHaveLength(1);
+    expect(await readFile(path.join(dir, aside[0] as string))).toEqual(bytes);
+    expect(capture.lines().some((l) => String(l.msg).includes('quick_check'))).toBe(true);
+    await second.submit([job('m:1')], 2, 100);
   });
 });

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exited, json, runFleet, startServe } from '../helpers/cli.js';
@@ -160,5 +160,53 @@ describe('fleet serve and the admin API', () => {
     expect(result.stderr).toContain(
       `fleet: cannot listen on 127.0.0.1:${port}: the address is in use`,
     );
+  });
+
+  it('safe by default: refuses a public address without a token; token: auto makes one the CLI reads', async () => {
+    const dir = await tempDir();
+    const port = await freePort();
+    const config = path.join(dir, 'fleet.yaml');
+    const write = (api: string) =>
+      writeFile(
+        config,
+        `ollama:\n  url: http://127.0.0.1:9\napi:\n  port: ${port}\n${api}state_dir: ./state\n`,
+      );
+    await write('  host: 0.0.0.0\n');
+    const refused = await runFleet(['serve', '--config', config]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/api\.host is 0\.0\.0\.0.*api\.token/);
+
+    // The image's way: the address and `auto` from the environment.
+    const server = await startServe(['--config', config], {
+      env: { FLEET_API_HOST: '0.0.0.0', FLEET_API_TOKEN: 'auto' },
+    });
+    running.push(server);
+    const tokenFile = path.join(dir, 'state', 'api-token');
+    expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
+    const token = (await readFile(tokenFile, 'utf8')).trim();
+    expect(server.output()).toContain(tokenFile);
+    expect(server.output()).not.toContain(token);
+    const url = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${url}/api/fleet`)).status).toBe(401);
+    expect(
+      (await fetch(`${url}/api/fleet`, { headers: { authorization: `Bearer ${token}` } })).status,
+    ).toBe(200);
+    // Every CLI command finds the same token through the same config.
+    const status = await runFleet(['status', '--json', '--config', config], {
+      env: { FLEET_API_TOKEN: 'auto' },
+    });
+    expect(JSON.parse(status.stdout).via).toContain(String(port));
+    server.child.kill('SIGTERM');
+    await exited(server.child);
+
+    // Open on purpose: it serves, and says so in its health.
+    await write('  host: 0.0.0.0\n  allow_unauthenticated: true\n');
+    const open = await startServe(['--config', config]);
+    running.push(open);
+    const health = await json(await fetch(`${url}/api/health`));
+    expect(health.problems.join(' ')).toContain('no token');
+    // Ollama's model routes stay closed to a network without a token.
+    const pull = await fetch(`${url}/api/pull`, { method: 'POST', body: '{"model":"x"}' });
+    expect(pull.status).toBe(403);
   });
 });

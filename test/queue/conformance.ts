@@ -246,6 +246,23 @@ export function describeJobStore(name: string, open: OpenStore): void {
       expect((await store.get(detached?.id as string))?.status).toBe('pending');
     });
 
+    it('gives back the job a repeated idempotency key made, in one submit or across submits', async () => {
+      const store = await open(SETTINGS);
+      const keyed = (key: string) => ({ ...job('m:1'), idempotency_key: key });
+      const [first] = await store.submit([keyed('k-1')], T0, BIG);
+      const [again, other, twice] = await store.submit(
+        [keyed('k-1'), keyed('k-2'), keyed('k-2')],
+        T0 + 1,
+        BIG,
+      );
+      expect(again?.id).toBe(first?.id);
+      expect(twice?.id).toBe(other?.id);
+      expect(other?.id).not.toBe(first?.id);
+      expect((await store.counts()).total).toBe(2);
+      // A repeat does not count against the queue's bound: it adds nothing.
+      await store.submit([keyed('k-1'), keyed('k-2')], T0 + 2, 2);
+    });
+
     it('places every pending job as a full sort by effective rank, then age, would', async () => {
       const prio = ['high', 'normal', 'low'] as const;
       await fc.assert(

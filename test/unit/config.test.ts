@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
@@ -47,7 +47,21 @@ describe('fleet.yaml defaults', () => {
       max_concurrent_per_model: 20,
       queue_max_size: 1000,
     });
-    expect(config.api).toEqual({ host: '0.0.0.0', port: 5100 });
+    // Safe by default: only this machine, no token needed there.
+    expect(config.api).toEqual({
+      host: '127.0.0.1',
+      port: 5100,
+      allow_unauthenticated: false,
+      auto_token: false,
+      limits: {
+        body_mib: 32,
+        body_depth: 128,
+        metadata_kib: 64,
+        metadata_depth: 32,
+        bodies_in_flight_mib: 256,
+        max_connections: 1000,
+      },
+    });
     expect(config.models.map((m) => m.name)).toContain('phi3:mini');
     expect(config.detection.patterns.length).toBeGreaterThan(7);
     expect(warnings).toEqual([]);
@@ -137,6 +151,21 @@ describe('environment and flags', () => {
     });
     expect(flagged.config.state_dir).toBe('/flag');
     expect(flagged.config.api.port).toBe(7);
+  });
+
+  it("token: auto reads the token serve made in the state folder; FLEET_API_TOKEN=auto keeps a file's token", async () => {
+    const file = await configFile('api:\n  token: auto\nstate_dir: ./state\n');
+    const before = await loadConfig({ path: file });
+    expect(before.config.api).toMatchObject({ auto_token: true });
+    expect(before.config.api.token).toBeUndefined();
+    await mkdir(path.join(path.dirname(file), 'state'));
+    await writeFile(path.join(path.dirname(file), 'state', 'api-token'), 'made-once\n');
+    expect((await loadConfig({ path: file })).config.api.token).toBe('made-once');
+
+    const named = await configFile('api:\n  token: mine\n');
+    const env = { FLEET_API_TOKEN: 'auto', FLEET_API_HOST: '0.0.0.0' };
+    const { config } = await loadConfig({ path: named, env });
+    expect(config.api).toMatchObject({ token: 'mine', host: '0.0.0.0', auto_token: false });
   });
 
   it('reads the token from token_file', async () => {

@@ -12,6 +12,7 @@ import { parseBody } from '../validate.js';
 
 export interface JobRoutesOptions {
   store: JobStore;
+  limits: SubmitContext['limits'];
   events: JobEvents;
   known: KnownModels;
   ladders: readonly string[];
@@ -38,13 +39,16 @@ export function refuseNewWork(closing: () => boolean): void {
 
 /** Who submits and what they may name, for toNewJob. */
 export function submitContext(
-  options: Pick<JobRoutesOptions, 'known' | 'ladders' | 'tokenConfigured'>,
+  options: Pick<JobRoutesOptions, 'known' | 'ladders' | 'tokenConfigured' | 'limits'>,
   request: FastifyRequest,
 ): SubmitContext {
+  const key = request.headers['idempotency-key'];
   return {
     known: options.known,
     ladders: options.ladders,
     client: options.tokenConfigured ? 'token' : request.ip,
+    limits: options.limits,
+    idempotencyKey: Array.isArray(key) ? key[0] : key,
   };
 }
 
@@ -111,7 +115,8 @@ export function jobRoutes(app: FastifyInstance, options: JobRoutesOptions): void
   app.post('/api/submit/batch', async (request, reply) => {
     refuseWhenClosing();
     const { jobs } = parseBody(batchBody, request.body);
-    const ctx = context(request);
+    // One key cannot stand for many jobs: each job of a batch carries its own.
+    const ctx = { ...context(request), idempotencyKey: undefined };
     const fresh = [];
     for (const [i, raw] of jobs.entries()) fresh.push(await toNewJob(raw, ctx, `body.jobs[${i}]`));
     const saved = await submits.batch(fresh);

@@ -6,8 +6,8 @@
  * ladder alias, `fleet` or `fleet:<ladder>`, becomes its rung), and answers with Ollama's own
  * answer, every field and every frame. The fleet reads only what it schedules by: the model,
  * `keep_alive` 0 (let the model go once no job needs it) and its own X-Fleet-Priority header.
- * Listing passes through; pulling, deleting, copying and creating models pass through only
- * with the API token.
+ * Listing passes through; pulling, deleting, copying and creating models pass through with
+ * the API token, or with none on loopback (as Ollama allows them there).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors, FleetError } from '../../errors.js';
@@ -29,6 +29,8 @@ export interface OllamaRoutesOptions {
   unloadWhenIdle: (model: string) => void;
   ladders: readonly string[];
   tokenConfigured: boolean;
+  /** The API listens on loopback only. */
+  loopbackOnly: boolean;
   closing: () => boolean;
 }
 
@@ -159,7 +161,8 @@ export function ollamaRoutes(app: FastifyInstance, options: OllamaRoutesOptions)
       method,
       url: route,
       handler: async (request, reply) => {
-        if (!options.tokenConfigured) {
+        // Behind a token, or on loopback as Ollama itself allows them; never open to a network.
+        if (!options.tokenConfigured && !options.loopbackOnly) {
           throw new FleetError(
             Errors.FLEET_ERR_FORBIDDEN,
             `${route} changes Ollama's models: set api.token on the supervisor and send it to allow this`,

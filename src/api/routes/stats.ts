@@ -14,6 +14,8 @@ export interface StatsOptions {
   estimate: (model: string, numCtx?: number) => Estimate;
   engineState: () => string;
   watchState: () => unknown;
+  /** The job database's last disk fault, until a write succeeds again. */
+  storeHealth?: () => { ok: true } | { ok: false; problem: string };
 }
 
 export function resourcesView(snapshot: ResourceSnapshot, estimate: StatsOptions['estimate']) {
@@ -73,7 +75,11 @@ export function statsRoutes(app: FastifyInstance, options: StatsOptions): void {
         (err: Error) => ({ ok: false, error: err.message }),
       ),
       options.store.counts().then(
-        () => ({ ok: true }),
+        () => {
+          // Reads may work while writes fail (a full disk): the last write fault counts.
+          const health = options.storeHealth?.() ?? { ok: true };
+          return health.ok ? { ok: true } : { ok: false, error: health.problem };
+        },
         (err: Error) => ({ ok: false, error: err.message }),
       ),
     ]);
