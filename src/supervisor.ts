@@ -67,7 +67,7 @@ export async function startSupervisor(options: {
   const apiLog = log.child({ component: 'api' });
   // Before anything starts: who may reach the API, and with which token.
   const token = await serveToken(config, apiLog);
-  const exposure = exposureOf({ ...config.api, token });
+  const exposure = exposureOf({ ...config.api, token: token ?? config.api.admin_token });
   if (exposure.kind === 'refused') throw new FleetError(Errors.FLEET_ERR_UNSAFE, exposure.reason);
   if (exposure.kind === 'open') apiLog.warn(exposure.warning);
   // The engine resolves aliases every loop: read the state file at most once a second, and
@@ -353,6 +353,7 @@ export async function startSupervisor(options: {
   const app = await buildApiServer({
     log: log.child({ component: 'api' }),
     token,
+    adminToken: config.api.admin_token,
     loopbackOnly: exposure.kind === 'private',
     limits: config.api.limits,
     version: VERSION,
@@ -373,7 +374,7 @@ export async function startSupervisor(options: {
       now,
       cancelRunning: (id) => engine.cancel(id),
       closing: () => closing,
-      tokenConfigured: token !== undefined,
+      tokenConfigured: token !== undefined || config.api.admin_token !== undefined,
     },
     metrics,
     ollama: {

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { FleetMetrics } from '../metrics/metrics.js';
 import { decodeGoJson } from '../ollama/go-json.js';
 import { GroupCommit } from '../queue/group-commit.js';
-import { installAuth } from './auth.js';
+import { installAuth, SECRET_PARAMS } from './auth.js';
 import { installErrorHandler, routeTable, wordingOf } from './error-handler.js';
 import { jsonTextDepth } from './json-limits.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -24,6 +24,8 @@ import { DASHBOARD_HTML } from './ui/page.js';
 export interface ApiServerOptions {
   log: Logger;
   token: string | undefined;
+  /** Needed for ladder moves and Ollama's model routes when set (`api.admin_token`). */
+  adminToken?: string | undefined;
   /** The API listens on loopback only (Ollama's model routes then need no token). */
   loopbackOnly: boolean;
   limits: Limits;
@@ -38,6 +40,15 @@ export interface ApiServerOptions {
   metrics?: FleetMetrics;
   /** What keeps the supervisor from working fully, for /api/health. */
   problems?: () => string[];
+}
+
+/** A URL as it may be logged: a credential in its query (refused anyway) never is. */
+function redactedUrl(url: string): string {
+  const [path, query] = url.split('?');
+  if (query === undefined) return url;
+  const params = new URLSearchParams(query);
+  for (const key of SECRET_PARAMS) if (params.has(key)) params.set(key, '[redacted]');
+  return `${path}?${params.toString()}`;
 }
 
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -97,7 +108,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     request.log[reply.statusCode >= 400 ? 'info' : 'debug'](
       {
         method: request.method,
-        url: request.url,
+        url: redactedUrl(request.url),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
       },
@@ -136,7 +147,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   });
   const routes = routeTable(app);
   installErrorHandler(app, routes);
-  installAuth(app, options.token);
+  installAuth(app, { token: options.token, adminToken: options.adminToken });
   healthRoutes(app, {
     version: options.version,
     startedAt: Date.now(),

@@ -53,7 +53,13 @@ export async function openFleetControl(
 ): Promise<{ control: FleetControl; store: LadderStore }> {
   const store = openLadderStore(config, cli);
   const remote = await connectSupervisor(
-    { host: config.api.host, port: config.api.port, token: config.api.token, timeoutMs: 1_000 },
+    {
+      host: config.api.host,
+      port: config.api.port,
+      // Ladder moves are admin routes: the admin token where there is one.
+      token: config.api.admin_token ?? config.api.token,
+      timeoutMs: 1_000,
+    },
     store.file,
   );
   return { control: remote ?? localFleetControl(store, 'cli', cli.now), store };

@@ -278,6 +278,8 @@ const apiSchema = z.strictObject({
   allow_unauthenticated: z.boolean().default(false),
   /** A file holding the token (a Docker secret); its content is trimmed. */
   token_file: z.string().min(1).optional(),
+  /** When set, ladder moves and Ollama's model routes need this token, not `token`. */
+  admin_token: z.string().min(1).optional(),
   limits: limitsSchema.prefault({}),
 });
 

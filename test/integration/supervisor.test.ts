@@ -139,10 +139,41 @@ describe('fleet serve and the admin API', () => {
       headers: { authorization: 'Bearer s3cret-token-value' },
     });
     await fetch(`${server.url}/api/fleet`, { headers: { authorization: 'Bearer wrong-guess' } });
+    // A token in the URL is refused, and the URL is logged without it.
+    const inUrl = await fetch(`${server.url}/api/fleet?token=s3cret-token-value`);
+    expect(inUrl.status).toBe(400);
+    expect((await json(inUrl)).error.message).toContain('Authorization');
     server.child.kill('SIGTERM');
     await exited(server.child);
     expect(server.output()).not.toContain('s3cret-token-value');
     expect(server.output()).not.toContain('wrong-guess');
+  });
+
+  it('with an admin token, ladder moves need it; the user token still reads', async () => {
+    const dir = await tempDir();
+    const port = await freePort();
+    const config = path.join(dir, 'fleet.yaml');
+    await writeFile(
+      config,
+      `ollama:\n  url: http://127.0.0.1:9\napi:\n  port: ${port}\n  token: user-t\n  admin_token: admin-t\nstate_dir: ./state\n`,
+    );
+    const server = await startServe(['--config', config]);
+    running.push(server);
+    const as = (token: string, method = 'GET', route = '/api/fleet') =>
+      fetch(`${server.url}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(method === 'POST' ? { body: '{}' } : {}),
+      });
+    expect((await as('user-t')).status).toBe(200);
+    const refused = await as('user-t', 'POST', '/api/fleet/main/downgrade');
+    expect(refused.status).toBe(403);
+    expect((await json(refused)).error.message).toContain('api.admin_token');
+    expect((await as('admin-t', 'POST', '/api/fleet/main/downgrade')).status).toBe(200);
+    expect((await as('admin-t')).status).toBe(200);
+    // The CLI's ladder commands send the admin token.
+    expect((await runFleet(['downgrade', '--config', config])).code).toBe(0);
+    expect((await state(dir)).current_model).toBe('tinyllama:1.1b');
   });
 
   it('stops cleanly on SIGTERM with exit 0', async () => {
