@@ -15,7 +15,10 @@ type StopSignal = 'SIGTERM' | 'SIGINT';
  * Long-running commands take SIGTERM and SIGINT from the moment the process starts: a signal
  * that comes before a command listens is kept for it, never the default kill.
  */
-function signalHub(): { once(event: StopSignal, listener: () => void): void } {
+function signalHub(): {
+  once(event: StopSignal, listener: () => void): void;
+  deliver(event: StopSignal): void;
+} {
   const pending: StopSignal[] = [];
   let listeners: { event: StopSignal; listener: () => void }[] = [];
   const deliver = (event: StopSignal) => {
@@ -30,6 +33,7 @@ function signalHub(): { once(event: StopSignal, listener: () => void): void } {
   process.on('SIGTERM', () => deliver('SIGTERM'));
   process.on('SIGINT', () => deliver('SIGINT'));
   return {
+    deliver,
     once(event, listener) {
       const index = pending.indexOf(event);
       if (index >= 0) {
@@ -52,6 +56,17 @@ async function main(): Promise<number> {
     (['status', 'fleet-status'].includes(args[0] ?? '') &&
       (args.includes('--watch') || args.includes('-w')));
   const signals = longRunning ? signalHub() : undefined;
+  if (signals) {
+    // A fault nobody caught is logged and ends the process through the normal shutdown
+    // (jobs requeued, files closed), never silently and never half-way.
+    const fatal = (kind: string) => (err: unknown) => {
+      crashed = true;
+      reportFatal(kind, err);
+      signals.deliver('SIGTERM');
+    };
+    process.on('unhandledRejection', fatal('unhandled rejection'));
+    process.on('uncaughtException', fatal('uncaught exception'));
+  }
   const once = (event: StopSignal, listener: () => void) =>
     signals ? signals.once(event, listener) : process.once(event, listener);
   if (args[0] === 'sim') {
@@ -81,6 +96,8 @@ async function main(): Promise<number> {
     pretty: parsed.flags.pretty || !serving,
     destination: serving ? 1 : 2,
   });
+  reportFatal = (kind, err) =>
+    log.fatal({ component: 'supervisor', err, kind }, `${kind}: shutting down`);
   const cli: CliEnvironment = {
     env: process.env,
     cwd: process.cwd(),
@@ -139,4 +156,11 @@ function report(err: unknown, json: boolean): number {
   return error.exitCode;
 }
 
-process.exitCode = await main();
+/** Set when a fault nobody caught ended a long-running command: it exits 1, not 0. */
+let crashed = false;
+let reportFatal = (kind: string, err: unknown): void => {
+  process.stderr.write(`fleet: ${kind}: ${(err as Error)?.stack ?? String(err)}\n`);
+};
+
+const code = await main();
+process.exitCode = crashed && code === 0 ? 1 : code;

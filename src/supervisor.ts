@@ -103,6 +103,7 @@ export async function startSupervisor(options: {
   const ladders = new LadderStore({
     stateDir: config.state_dir,
     ladders: config.ladders,
+    mergeWithin: config.detection.merge_within,
     log: fleetLog,
     now,
     onTransition: (ladder, outcome) => {

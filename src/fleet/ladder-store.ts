@@ -29,6 +29,11 @@ export interface LadderStoreOptions {
   now: () => number;
   /** Told after every transition is on disk, whoever made it (policy, CLI, API, schedule). */
   onTransition?: (ladder: string, outcome: LadderOutcome) => void;
+  /**
+   * Incidents closer together than this are one event seen by several sources (the log, a
+   * failed job, a failed load): counted once (detection.merge_within).
+   */
+  mergeWithin?: number;
 }
 
 export interface LadderSnapshot {
@@ -82,7 +87,7 @@ export class LadderStore {
       const outcome = applyLadderEvent(
         loaded.configured[index] as LadderState,
         event,
-        ladder.downgrade,
+        { ...ladder.downgrade, merge_within: this.#options.mergeWithin ?? 0 },
         this.#options.now(),
       );
       loaded.configured[index] = outcome.state;

@@ -54,6 +54,11 @@ export interface LadderPolicy {
   readonly after_incidents: number;
   readonly window: number;
   readonly cooldown: number;
+  /**
+   * An incident this close (ms) to the last one counted is the same event seen by another
+   * source: it is merged into that one (the worse severity and weight), not counted again.
+   */
+  readonly merge_within?: number;
 }
 
 export type LadderEvent =
@@ -206,7 +211,20 @@ function countIncident(
       message: `incident ${incident.kind} not counted: ladder ${state.name} is cooling down for ${left}s after its last transition`,
     };
   }
-  const incidents = [...state.incidents, incident];
+  const last = state.incidents.at(-1);
+  const sameEvent =
+    last !== undefined && Math.abs(incident.at - last.at) <= (policy.merge_within ?? 0);
+  if (sameEvent && incident.weight <= last.weight) {
+    return {
+      state,
+      transition: null,
+      message: `incident ${incident.kind} is the one counted a moment ago (${last.kind}) seen again: not counted twice`,
+    };
+  }
+  // The same event seen again, worse (a hard OOM after a soft warning): it counts as the worse.
+  const incidents = sameEvent
+    ? [...state.incidents.slice(0, -1), { ...incident, at: last.at }]
+    : [...state.incidents, incident];
   const counted: LadderState = { ...state, incidents, cooldown_until: null, updated_at: now };
   const weight = incidentWeight(counted);
   if (weight + 1e-9 < policy.after_incidents) {

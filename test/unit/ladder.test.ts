@@ -5,6 +5,7 @@ import {
   currentModel,
   HISTORY_LIMIT,
   type Incident,
+  incidentWeight,
   initialLadderState,
   type LadderEvent,
   type LadderState,
@@ -110,6 +111,44 @@ describe('ladder transitions', () => {
     }
     expect(state.history).toHaveLength(HISTORY_LIMIT);
     expect(state.history.at(-1)?.at).toBe(T0 + HISTORY_LIMIT + 19);
+  });
+});
+
+describe('one event is one incident, whichever sources saw it', () => {
+  const merging = { ...POLICY, merge_within: 2_000 };
+  const seen = (state: LadderState, at: number, severity: 'hard' | 'soft', kind: string) =>
+    applyLadderEvent(
+      state,
+      {
+        type: 'incident',
+        incident: { at, kind, severity, weight: severity === 'hard' ? 1 : 0.25 },
+      },
+      merging,
+      at,
+    );
+
+  it('the log line and the failed job of one OOM count once; three OOMs step down', () => {
+    let state = fresh();
+    for (let episode = 0; episode < 3; episode++) {
+      const at = T0 + episode * 10_000;
+      state = seen(state, at, 'hard', 'cuda_oom').state;
+      const again = seen(state, at + 400, 'hard', 'ollama_oom');
+      expect(again.message).toContain('not counted');
+      state = again.state;
+      if (episode < 2) expect(incidentWeight(state)).toBe(episode + 1);
+    }
+    expect(currentModel(state)).toBe('phi3:mini');
+  });
+
+  it('a soft sign then a hard failure of the same event count as one hard incident', () => {
+    let state = seen(fresh(), T0, 'soft', 'vram_not_recovered').state;
+    state = seen(state, T0 + 1_500, 'hard', 'cuda_oom').state;
+    expect(state.incidents).toHaveLength(1);
+    expect(state.incidents[0]).toMatchObject({ severity: 'hard', kind: 'cuda_oom', at: T0 });
+    expect(incidentWeight(state)).toBe(1);
+    // Further apart than merge_within: a new event.
+    state = seen(state, T0 + 5_000, 'hard', 'cuda_oom').state;
+    expect(incidentWeight(state)).toBe(2);
   });
 });
 
