@@ -140,7 +140,11 @@ export async function startSupervisor(options: {
       'jobs interrupted by the last stop: requeued, failed when out of attempts, or cancelled when their caller waited on a connection',
     );
   }
-  const background = new Background(log.child({ component: 'supervisor' }));
+  // Metrics come later in the wiring; failures before then are logged all the same.
+  let countBackgroundFailure: (task: string) => void = () => {};
+  const background = new Background(log.child({ component: 'supervisor' }), (task) =>
+    countBackgroundFailure(task),
+  );
   const pruneTimer = setInterval(() => {
     background.run('prune finished jobs', async () => {
       const n = await store.prune(now() - config.queue.retention);
@@ -196,6 +200,7 @@ export async function startSupervisor(options: {
     watching: () => watcher.status().state === 'following',
   });
   events.tap((id, event) => metrics.job(id, event));
+  countBackgroundFailure = (task) => metrics.backgroundFailure(task);
 
   const engine = new Engine({
     store,

@@ -74,6 +74,12 @@ export class FleetMetrics {
     labelNames: ['ladder', 'direction', 'source'],
     registers: [this.registry],
   });
+  readonly #backgroundFailures = new Counter({
+    name: 'fleet_background_failures_total',
+    help: 'Background tasks that failed (logged with their error), by task',
+    labelNames: ['task'],
+    registers: [this.registry],
+  });
   readonly #http = new Counter({
     name: 'fleet_http_requests_total',
     help: 'HTTP requests answered, by route and status',
@@ -197,6 +203,10 @@ export class FleetMetrics {
       if (change.seconds !== undefined)
         this.#loadSeconds.observe({ model: change.model }, change.seconds);
     }
+  }
+
+  backgroundFailure(task: string): void {
+    this.#backgroundFailures.inc({ task });
   }
 
   incident(ladder: string, kind: string, severity: string): void {
