@@ -188,9 +188,16 @@ async function untilFinal(
       resolve();
     }
     // Subscribed first, then looked: a job that ended in between is not missed.
-    void store.get(id).then((job) => {
-      if (!job || FINAL_STATUSES.has(job.status)) done();
-    });
+    store.get(id).then(
+      (job) => {
+        if (!job || FINAL_STATUSES.has(job.status)) done();
+      },
+      (err: Error) => {
+        // The store cannot be read now: answer with what there is rather than wait blind.
+        request.log.warn({ err, job: id }, 'could not read the job while long-polling');
+        done();
+      },
+    );
   });
 }
 
@@ -238,7 +245,7 @@ function streamEvents(
   });
   const unclose = events.onClose(end);
   request.raw.once('close', end);
-  void (async () => {
+  (async () => {
     const current = (await store.get(job.id)) ?? job;
     if (FINAL_STATUSES.has(current.status)) {
       send(current.status, jobView(current));
@@ -248,5 +255,8 @@ function streamEvents(
     } else {
       send('running', jobView(current));
     }
-  })();
+  })().catch((err: Error) => {
+    request.log.warn({ err, job: job.id }, 'could not read the job for its event stream');
+    end();
+  });
 }
