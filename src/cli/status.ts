@@ -213,8 +213,9 @@ export function formatLadder(
     lines.push(`  ${mark} ${i}  ${model}  (${cost})${presence}`);
   });
   const inc = ladder.incidents;
+  // Counts; the weight only where soft signals make it differ from the count.
   const counted =
-    inc.weight === inc.count ? `${inc.count}` : `${inc.weight} (${inc.count} incidents)`;
+    inc.weight === inc.count ? `${inc.count}` : `${inc.count} (weighing ${inc.weight})`;
   lines.push(
     `  incidents: ${counted} of ${inc.threshold} within ${formatDuration(inc.window_seconds * 1000)}`,
   );

@@ -96,7 +96,7 @@ function drawLadders(stats) {
   const ladders = stats.fleet.ladders;
   document.getElementById('ladder-list').innerHTML = ladders.map((l) =>
     '<div class="ladder" data-ladder="' + esc(l.name) + '"><b>' + esc(l.name) + '</b>: <span class="current-model">' + esc(l.current_model) + '</span>'
-    + ' <span class="muted">incidents ' + l.incidents.weight + ' of ' + l.incidents.threshold + (l.cooldown_seconds_left ? ', cooldown ' + l.cooldown_seconds_left + ' s' : '') + '</span>'
+    + ' <span class="muted">incidents ' + l.incidents.count + (l.incidents.weight === l.incidents.count ? '' : ' (weighing ' + l.incidents.weight + ')') + ' of ' + l.incidents.threshold + (l.cooldown_seconds_left ? ', cooldown ' + l.cooldown_seconds_left + ' s' : '') + '</span>'
     + '<div class="rungs">' + l.models.map((m, i) => '<span class="rung' + (i === l.current_model_index ? ' current' : '') + '">' + esc(m) + '</span>').join('') + '</div>'
     + (l.history.length ? '<table><tr><th>when</th><th>from → to</th><th>why</th></tr>' + l.history.slice(-5).reverse().map((h) => '<tr><td>' + ago(h.at) + '</td><td>' + esc(h.from) + ' → ' + esc(h.to) + '</td><td class="wrap">' + esc(h.reason) + ' <span class="muted">(' + esc(h.source) + ')</span></td></tr>').join('') + '</table>' : '<span class="muted">no moves yet</span>')
     + '</div>').join('');
