@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { exposureOf } from './api/exposure.js';
 import { buildApiServer } from './api/server.js';
 import { Background } from './background.js';
@@ -23,6 +24,7 @@ import {
   type LadderState,
 } from './fleet/ladder.js';
 import { LadderStore } from './fleet/ladder-store.js';
+import { ModelPulls } from './fleet/pulls.js';
 import { startLadderSchedules } from './fleet/schedule.js';
 import { ResourceMonitor } from './gpu/monitor.js';
 import { dockerExecRunner, NvidiaSmiReader } from './gpu/nvidia-smi.js';
@@ -54,6 +56,8 @@ const NVIDIA_SMI_TIMEOUT_MS = 10_000;
 /** How often "the current rung no longer fits" may count as an incident. */
 const TELEMETRY_INCIDENT_EVERY_MS = 60_000;
 const LADDER_CACHE_MS = 1_000;
+/** A pull answers only when done (stream: false): a large model takes a while. */
+const PULL_TIMEOUT_MS = 3_600_000;
 
 export async function startSupervisor(options: {
   config: FleetConfig;
@@ -158,6 +162,7 @@ export async function startSupervisor(options: {
     url: config.ollama.url,
     timeout: config.ollama.timeouts.connect,
   });
+  const pulls = new ModelPulls(ollama, fleetLog, PULL_TIMEOUT_MS);
   const vramTotal =
     config.gpu.vram_total_mib === undefined ? undefined : config.gpu.vram_total_mib * 2 ** 20;
   const registryLog = log.child({ component: 'registry' });
@@ -215,6 +220,7 @@ export async function startSupervisor(options: {
     now,
     ladders: currentLadders,
     maxConcurrentPerModel: config.scheduler.max_concurrent_per_model,
+    pulling: (model) => pulls.isPulling(model),
     loopIntervalMs: config.scheduler.loop_interval,
     agingMs: config.queue.aging,
     keepAlive: config.scheduler.keep_alive,
@@ -265,13 +271,7 @@ export async function startSupervisor(options: {
         firstByteTimeoutMs: config.ollama.timeouts.load,
         idleTimeoutMs: config.ollama.timeouts.load,
       };
-      const installed = monitor.current()?.installed;
-      if (!installed?.some((m) => sameModel(m.name, t.to))) {
-        fleetLog.info({ model: t.to }, `pulling ${t.to} for ladder ${ladder}`);
-        await ollama.call('/api/pull', { model: t.to, stream: false }, call).catch((err: Error) => {
-          fleetLog.error({ err, model: t.to }, `could not pull ${t.to}`);
-        });
-      }
+      await pulls.ensure(t.to, stop.signal);
       await ollama.call('/api/generate', { model: t.from, keep_alive: 0 }, call).catch(() => {});
       await reconfigureWorkers({
         workers: config.workers,
@@ -283,6 +283,15 @@ export async function startSupervisor(options: {
       });
     });
   };
+
+  // Models present before work needs them: each ladder's current rung and pull_on_start.
+  background.run('pull the models work will need', async () => {
+    const wanted = new Set([
+      ...(await currentLadders()).map((l) => currentModel(l)),
+      ...config.pull_on_start,
+    ]);
+    await Promise.all([...wanted].map((model) => pulls.ensure(model, stop.signal)));
+  });
 
   // Workers follow the ladders as they stand now: a fresh config volume gets its file, and a
   // worker left on another model (the ladder moved while we were away) is put right.
@@ -302,8 +311,15 @@ export async function startSupervisor(options: {
   });
 
   const watcher = new VramWatcher({
-    docker,
-    target: config.ollama.container,
+    // A log file when one is named (Ollama without Docker); else the container.
+    source:
+      config.ollama.log_file !== undefined
+        ? {
+            kind: 'file',
+            file: path.resolve(path.dirname(config.source), config.ollama.log_file),
+            positionFile: path.join(config.state_dir, 'log-position.json'),
+          }
+        : { kind: 'container', docker, target: config.ollama.container },
     detection: config.detection,
     log: log.child({ component: 'watch' }),
     now,

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Errors, FleetError } from '../errors.js';
+import { closest } from './did-you-mean.js';
 
 export const COMMANDS = [
   'status',
@@ -129,7 +130,10 @@ export function parseCommandLine(argv0: string, args: readonly string[]): Parsed
   else {
     const word = positionals.shift() ?? 'help';
     if (!(COMMANDS as readonly string[]).includes(word)) {
-      throw usage(`unknown command "${word}"; the commands are: ${COMMANDS.join(', ')}`);
+      const near = closest(word, COMMANDS);
+      throw usage(
+        `unknown command "${word}"${near ? `; did you mean "${near}"?` : ''}; the commands are: ${COMMANDS.join(', ')}`,
+      );
     }
     command = word as CommandName;
   }

@@ -2,6 +2,8 @@
  * What every CLI command starts from: the process's environment, made explicit so commands
  * never reach for globals, and fleet.yaml loaded with the flags layered over it.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { connectSupervisor } from '../api/admin-client.js';
 import { type FleetConfig, loadConfig } from '../config/load.js';
 import { type FleetControl, localFleetControl } from '../fleet/control.js';
@@ -63,4 +65,38 @@ export async function openFleetControl(
     store.file,
   );
   return { control: remote ?? localFleetControl(store, 'cli', cli.now), store };
+}
+
+/**
+ * Where the supervisor a command talks to is, and its token: `--url`/`--token` win, then
+ * `FLEET_URL`/`FLEET_API_TOKEN` (empty counts as unset), then fleet.yaml's `api` section (a
+ * wildcard listen address means this machine); with no fleet.yaml, localhost:5001.
+ */
+export async function supervisorAddress(
+  parsed: { options: Record<string, unknown>; flags: CommonFlags },
+  cli: CliEnvironment,
+): Promise<{ url: string; token: string | undefined }> {
+  const set = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+  const flagUrl = set(parsed.options.url);
+  const flagToken = set(parsed.options.token);
+  const envUrl = set(cli.env.FLEET_URL);
+  const envToken = set(cli.env.FLEET_API_TOKEN);
+  let fileUrl: string | undefined;
+  let fileToken: string | undefined;
+  if (!(flagUrl && flagToken) && existsSync(path.resolve(cli.cwd, parsed.flags.config))) {
+    const config = await loadCliConfig(parsed.flags, cli);
+    fileUrl = `http://${connectHost(config.api.host)}:${config.api.port}`;
+    fileToken = config.api.admin_token ?? config.api.token;
+  }
+  return {
+    url: flagUrl ?? envUrl ?? fileUrl ?? 'http://localhost:5001',
+    token: flagToken ?? envToken ?? fileToken,
+  };
+}
+
+/** The address to connect to for a listen address: a wildcard means this machine. */
+export function connectHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::' || host === '[::]') return '[::1]';
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

@@ -1,6 +1,7 @@
 /** `fleet help [command]`. */
-import type { ParsedCommand } from './args.js';
+import { type ParsedCommand, usage } from './args.js';
 import type { CliEnvironment } from './context.js';
+import { closest } from './did-you-mean.js';
 
 const COMMON = `  --config PATH      fleet.yaml to read (default ./fleet.yaml)
   --state-dir DIR    where fleet-state.json lives (default: state_dir of fleet.yaml)
@@ -44,8 +45,9 @@ Exit codes: 0 done, 1 refused (e.g. already at the bottom) or failed, 2 usage or
   submit: `fleet submit [--url URL] [--token T] [--model M] [--priority P] [--prompt TEXT]
              [--batch | --random N | --spam N] [--delay S] [--no-check] [--json]
 
-Sends jobs to the supervisor at --url (default http://localhost:5001, or FLEET_URL) with the
-token from --token or FLEET_API_TOKEN, then waits for them with a progress bar and prints a
+Sends jobs to the supervisor at --url, else FLEET_URL, else fleet.yaml's api address (--config;
+with no fleet.yaml, http://localhost:5001), with the token from --token, FLEET_API_TOKEN or
+fleet.yaml, then waits for them with a progress bar and prints a
 summary: completed, failed, p50/p95 latency. Exit 1 when a job failed.
 
   --model M      the model, or a ladder alias (default: fleet, the first ladder's rung)
@@ -68,8 +70,69 @@ schedules of fleet.yaml. Stops cleanly on SIGTERM or SIGINT; a second signal for
 `,
 };
 
+const LADDER_MOVE = (
+  verb: string,
+  what: string,
+) => `fleet ${verb} [--ladder NAME] [--reason TEXT] [--config PATH] [--json]
+
+${what} Through the running supervisor's API when one answers for the same state
+file (so it acts at once), else in the state file under its lock. Exit 1 when the ladder
+cannot move that way (already at its top or bottom).
+`;
+
+Object.assign(TEXTS, {
+  status: `fleet status [--ladder NAME] [--json] [--watch] [--config PATH]
+
+Each ladder: its rungs, the current one, incidents within the window (counts), cooldown,
+what a step down or up would do, and the last transitions; then VRAM and Ollama's models.
+--watch redraws the same picture every 2 s until Ctrl-C.
+`,
+  downgrade: LADDER_MOVE('downgrade', 'Steps a ladder down to its next smaller model.'),
+  upgrade: LADDER_MOVE('upgrade', 'Steps a ladder up to its next larger model.'),
+  reset: LADDER_MOVE(
+    'reset',
+    'Puts a ladder back at its top (largest) model and clears its incidents.',
+  ),
+  set: `fleet set MODEL [--ladder NAME] [--reason TEXT] [--config PATH] [--json]
+
+Puts a ladder on one of its models (a rung of fleet.yaml's ladder).
+`,
+  sim: `fleet sim [--host H] [--port N] [--vram-mib N] [--gpus N] [--time-scale F]
+          [--installed a,b] [--ollama-version V] [--max-loaded-models N] [--num-parallel N]
+          [--max-queue N] [--keep-alive D] [--context-length N] [--system-ram-mib N] [--debug]
+fleet sim nvidia-smi [nvidia-smi's own flags] [--sim-url=URL]
+
+An Ollama simulator with a simulated GPU, for tests and for trying the fleet without a GPU:
+Ollama's API and its OpenAI-compatible API, its log lines, its scheduler, injectable VRAM
+faults (POST /sim/fault) and a fake nvidia-smi. See the README's "Without a GPU".
+`,
+  demo: `fleet demo [--config PATH]
+
+The simulator and the supervisor together on this machine (npm run demo): no GPU, no Ollama,
+no Docker. Prints what to try: the dashboard, jobs, an injected OOM, the ladder.
+`,
+  detect: `fleet detect [FILE] [--json] [--config PATH]
+
+Runs the VRAM-trouble detector of fleet.yaml over a saved Ollama log (FILE, or stdin) and
+prints the lines it flags; --json gives {"line", "kind", "severity", "incident"} per line.
+`,
+});
+
 export async function helpCommand(parsed: ParsedCommand, cli: CliEnvironment): Promise<number> {
   const topic = parsed.positionals[0] ?? '';
-  cli.stdout(TEXTS[topic] ?? TEXTS[''] ?? '');
+  const text = TEXTS[topic];
+  if (text === undefined) {
+    const near = closest(
+      topic,
+      Object.keys(TEXTS).filter((t) => t !== ''),
+    );
+    throw usage(`no help for "${topic}"${near ? `; did you mean "${near}"?` : ''}`);
+  }
+  cli.stdout(text);
   return 0;
+}
+
+/** One command's help text (for commands that parse their own flags, such as `sim`). */
+export function helpText(topic: string): string {
+  return TEXTS[topic] ?? TEXTS[''] ?? '';
 }

@@ -1,14 +1,11 @@
 /** `fleet jobs [ID]`: list jobs (filters: --status, --model, --limit) or show one. */
 import { JobClient } from '../api/job-client.js';
 import type { ParsedCommand } from './args.js';
-import type { CliEnvironment } from './context.js';
+import { type CliEnvironment, supervisorAddress } from './context.js';
 
 export async function jobsCommand(parsed: ParsedCommand, cli: CliEnvironment): Promise<number> {
   const o = parsed.options;
-  const client = new JobClient({
-    url: (o.url as string | undefined) ?? cli.env.FLEET_URL ?? 'http://localhost:5001',
-    token: (o.token as string | undefined) ?? cli.env.FLEET_API_TOKEN,
-  });
+  const client = new JobClient(await supervisorAddress(parsed, cli));
   const id = parsed.positionals[0];
   if (id !== undefined) {
     const job = await client.call<Record<string, unknown>>(`/api/job/${encodeURIComponent(id)}`);

@@ -34,6 +34,10 @@ const OPTIONS = {
 } as const;
 
 export async function simCommand(args: readonly string[], io: SimProcess): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout((await import('./help.js')).helpText('sim'));
+    return 0;
+  }
   if (args[0] === 'nvidia-smi') {
     // `--sim-url=URL` (ours, not nvidia-smi's) names the simulator where the environment cannot.
     const urlFlag = args.find((a) => a.startsWith('--sim-url='));

@@ -11,7 +11,7 @@ import type { FleetError } from '../errors.js';
 import { PRIORITIES, type Priority } from '../queue/job.js';
 import type { ParsedCommand } from './args.js';
 import { usage } from './args.js';
-import type { CliEnvironment } from './context.js';
+import { type CliEnvironment, supervisorAddress } from './context.js';
 
 interface JobView {
   job_id: string;
@@ -47,10 +47,7 @@ const BATCH: readonly Omit<Draft, 'model'>[] = [
 
 export async function submitCommand(parsed: ParsedCommand, cli: CliEnvironment): Promise<number> {
   const o = parsed.options;
-  const client = new JobClient({
-    url: (o.url as string | undefined) ?? cli.env.FLEET_URL ?? 'http://localhost:5001',
-    token: (o.token as string | undefined) ?? cli.env.FLEET_API_TOKEN,
-  });
+  const client = new JobClient(await supervisorAddress(parsed, cli));
   const priority = (o.priority as string | undefined) ?? 'normal';
   if (!(PRIORITIES as readonly string[]).includes(priority)) {
     throw usage(`--priority expects one of ${PRIORITIES.join(', ')}, got "${priority}"`);

@@ -55,6 +55,11 @@ const ollamaSchema = z.strictObject({
     .default('http://localhost:11434'),
   /** The container whose logs to follow: its name, or `{ label: key=value }`. */
   container: containerTarget.default('ollama'),
+  /**
+   * Ollama's log in a file instead (Ollama run without Docker): followed across rotation
+   * and truncation. When given, no container is followed.
+   */
+  log_file: z.string().min(1).optional(),
   timeouts: z
     .strictObject({
       connect: duration.default(5_000),
@@ -299,6 +304,8 @@ export const fleetConfigSchema = z
     queue: queueSchema.prefault({}),
     models: z.array(modelSchema).default(() => DEFAULT_CATALOGUE.map((m) => ({ ...m }))),
     api: apiSchema.prefault({}),
+    /** Models pulled at start when Ollama lacks them, beside each ladder's current rung. */
+    pull_on_start: z.array(modelName).default([]),
     state_dir: z.string().min(1).default('./state'),
   })
   .check((ctx) => {

@@ -56,6 +56,8 @@ export interface EngineOptions {
   /** The ladders as they stand now, to resolve `fleet` aliases at dispatch. */
   ladders: () => Promise<readonly LadderState[]>;
   maxConcurrentPerModel: number;
+  /** A pull of this model is under way: its jobs wait rather than fail on "not found". */
+  pulling?: (model: string) => boolean;
   loopIntervalMs: number;
   agingMs: number;
   keepAlive: string | number;
@@ -258,7 +260,7 @@ export class Engine {
     const groups = new Map<string, DemandGroup>();
     for (const d of demand) {
       const model = resolve(d.model);
-      if (model === undefined) continue;
+      if (model === undefined || this.options.pulling?.(model)) continue;
       const group = groups.get(model) ?? {
         model,
         submitted: [],

@@ -1,17 +1,23 @@
 /**
- * The VRAM watcher: the Ollama container's log lines, through the detector, collapsed into
- * incidents, handed to the ladder policy the moment they are seen.
+ * The VRAM watcher: Ollama's log lines (its container's, or a file's), through the detector,
+ * collapsed into incidents, handed to the ladder policy the moment they are seen.
  */
 import type { ParsedFleetConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { LogLine } from './demux.js';
 import { compileDetector, lineTime } from './detect.js';
 import type { ContainerTarget, DockerClient } from './docker.js';
+import { FileFollower } from './file-follower.js';
 import { LogFollower } from './follower.js';
 import { type CollapsedIncident, IncidentCollapser } from './incidents.js';
 
+/** Where Ollama's log comes from: a container through Docker, or a file. */
+export type LogSource =
+  | { kind: 'container'; docker: DockerClient; target: ContainerTarget }
+  | { kind: 'file'; file: string; positionFile: string };
+
 export interface WatcherOptions {
-  docker: DockerClient;
-  target: ContainerTarget;
+  source: LogSource;
   detection: ParsedFleetConfig['detection'];
   log: Logger;
   now: () => number;
@@ -22,7 +28,7 @@ export interface WatcherOptions {
 const MODEL_IN_LINE = /runner\.name=(?:\S*\/)?([\w.-]+:[\w.-]+)/;
 
 export class VramWatcher {
-  readonly #follower: LogFollower;
+  readonly #follower: LogFollower | FileFollower;
   #incidents = 0;
 
   constructor(options: WatcherOptions) {
@@ -31,27 +37,37 @@ export class VramWatcher {
       options.detection.merge_within,
       options.detection.weights,
     );
-    this.#follower = new LogFollower({
-      docker: options.docker,
-      target: options.target,
-      log: options.log,
-      startAt: new Date(options.now()).toISOString(),
-      onLine: (line) => {
-        const found = detect(line.text);
-        if (found?.type !== 'incident') return;
-        const at =
-          (line.ts ? Date.parse(line.ts) : undefined) ?? lineTime(line.text) ?? options.now();
-        const result = collapse.feed(found.kind, found.severity, at, line.text);
-        if (!('incident' in result)) return;
-        this.#incidents += 1;
-        const model = MODEL_IN_LINE.exec(line.text)?.[1];
-        options.log.warn(
-          { incident: result.incident, stream: line.stream },
-          `VRAM trouble in the Ollama log: ${found.kind} (${found.severity})`,
-        );
-        options.onIncident(result.incident, model);
-      },
-    });
+    const onLine = (line: LogLine) => {
+      const found = detect(line.text);
+      if (found?.type !== 'incident') return;
+      const at =
+        (line.ts ? Date.parse(line.ts) : undefined) ?? lineTime(line.text) ?? options.now();
+      const result = collapse.feed(found.kind, found.severity, at, line.text);
+      if (!('incident' in result)) return;
+      this.#incidents += 1;
+      const model = MODEL_IN_LINE.exec(line.text)?.[1];
+      options.log.warn(
+        { incident: result.incident, stream: line.stream },
+        `VRAM trouble in the Ollama log: ${found.kind} (${found.severity})`,
+      );
+      options.onIncident(result.incident, model);
+    };
+    const { source } = options;
+    this.#follower =
+      source.kind === 'file'
+        ? new FileFollower({
+            file: source.file,
+            positionFile: source.positionFile,
+            log: options.log,
+            onLine,
+          })
+        : new LogFollower({
+            docker: source.docker,
+            target: source.target,
+            log: options.log,
+            startAt: new Date(options.now()).toISOString(),
+            onLine,
+          });
   }
 
   status() {

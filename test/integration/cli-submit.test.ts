@@ -1,7 +1,10 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runFleet } from '../helpers/cli.js';
 import { startTestSim } from '../helpers/sim.js';
 import { startTestSupervisor } from '../helpers/supervisor.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('fleet submit and fleet jobs', () => {
   it('submits one job, waits for it and prints a summary', async () => {
@@ -80,5 +83,32 @@ describe('fleet submit and fleet jobs', () => {
     const badModel = await runFleet(['submit', '--url', fleet.url, '--model', 'nope:1b']);
     expect(badModel.code).toBe(2);
     expect(badModel.stderr).toContain('"nope:1b" is neither in fleet.yaml');
+  });
+
+  it('takes the address and token from fleet.yaml; FLEET_URL and flags override it', async () => {
+    const sim = await startTestSim();
+    const fleet = await startTestSupervisor({ ollamaUrl: sim.url, token: 'from-yaml' });
+    const port = new URL(fleet.url).port;
+    const dir = await tempDir();
+    const config = path.join(dir, 'fleet.yaml');
+    // A wildcard listen address means this machine; the token is the file's.
+    await writeFile(config, `api:\n  host: 0.0.0.0\n  port: ${port}\n  token: from-yaml\n`);
+    const submitted = await runFleet(
+      ['submit', '--config', config, '--model', 'qwen2.5:0.5b', '--prompt', 'hi', '--json'],
+      { env: { FLEET_URL: '', FLEET_API_TOKEN: '' } },
+    );
+    expect(submitted.code).toBe(0);
+    const listed = await runFleet(['jobs', '--config', config, '--json']);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout).jobs).toHaveLength(1);
+    // The environment over the file, flags over both.
+    const wrongEnv = await runFleet(['jobs', '--config', config], {
+      env: { FLEET_API_TOKEN: 'nope' },
+    });
+    expect(wrongEnv.code).toBe(2);
+    const flagWins = await runFleet(['jobs', '--config', config, '--token', 'from-yaml'], {
+      env: { FLEET_API_TOKEN: 'nope' },
+    });
+    expect(flagWins.code).toBe(0);
   });
 });

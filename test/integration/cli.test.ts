@@ -193,4 +193,24 @@ describe('fleet CLI', () => {
     expect((await runFleet(['help'])).stdout).toContain('Usage: fleet <command>');
     expect((await runFleet(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
+
+  it('every command has its own help, by `help X` or `X --help`; a typo gets a suggestion and exit 2', async () => {
+    const commands = ['status', 'downgrade', 'upgrade', 'reset', 'set', 'serve', 'submit', 'jobs'];
+    for (const command of [...commands, 'sim', 'demo', 'detect']) {
+      const help = await runFleet(['help', command]);
+      expect(help.code, command).toBe(0);
+      expect(help.stdout).toContain(`fleet ${command}`);
+    }
+    for (const command of [...commands, 'sim']) {
+      const help = await runFleet([command, '--help']);
+      expect(help.code, command).toBe(0);
+      expect(help.stdout).toContain(`fleet ${command}`);
+    }
+    const unknownTopic = await runFleet(['help', 'stauts']);
+    expect(unknownTopic.code).toBe(2);
+    expect(unknownTopic.stderr).toContain('did you mean "status"?');
+    const typo = await runFleet(['downgarde']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('did you mean "downgrade"?');
+  });
 });

@@ -1,0 +1,29 @@
+/**
+ * Models present before work needs them: on a fresh Ollama with only a small model, the
+ * supervisor pulls each ladder's current rung (and pull_on_start) at start, and jobs for a
+ * model being pulled wait for it instead of failing with "not found".
+ */
+import { describe, expect, it } from 'vitest';
+import { json } from '../helpers/cli.js';
+import { startTestSim } from '../helpers/sim.js';
+import { startTestSupervisor } from '../helpers/supervisor.js';
+
+describe('pulling what work needs', () => {
+  it('pulls the ladder rung and pull_on_start at start; a job for the rung waits and completes', async () => {
+    const sim = await startTestSim({ installed: ['qwen2.5:0.5b'] });
+    const fleet = await startTestSupervisor({
+      ollamaUrl: sim.url,
+      yaml: 'pull_on_start: [all-minilm]\n',
+    });
+    // Submitted at once, while the rung may still be missing: it waits, then runs.
+    const submitted = await fleet.call('/api/submit', { body: { model: 'fleet', prompt: 'hi' } });
+    expect(submitted.status).toBe(202);
+    const job = await json(await fleet.call(`/api/job/${(await json(submitted)).job_id}?wait=30`));
+    expect(job).toMatchObject({ status: 'complete', resolved_model: 'llama3.2:3b' });
+    const installed = (
+      (await json(await fetch(`${sim.url}/api/tags`))).models as { name: string }[]
+    ).map((m) => m.name);
+    expect(installed).toEqual(expect.arrayContaining(['llama3.2:3b', 'all-minilm:latest']));
+    expect(fleet.logs().some((l) => String(l.msg).startsWith('pulled llama3.2:3b'))).toBe(true);
+  });
+});
