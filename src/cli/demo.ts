@@ -6,6 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Errors, FleetError } from '../errors.js';
 import { SIM_DEFAULTS } from '../sim/options.js';
 import { startSimulator } from '../sim/simulator.js';
 import { startSupervisor } from '../supervisor.js';
@@ -17,28 +18,45 @@ export async function demoCommand(
   cli: CliEnvironment,
   signals: { once(event: 'SIGTERM' | 'SIGINT', listener: () => void): void },
 ): Promise<number> {
-  const config = await loadCliConfig(
-    {
-      ...parsed.flags,
-      config: parsed.options.config === undefined ? 'demo/fleet.yaml' : parsed.flags.config,
-    },
-    cli,
-  );
-  await mkdir(config.state_dir, { recursive: true });
-  const ollamaLog = path.join(config.state_dir, 'ollama.log');
+  const configPath = parsed.options.config === undefined ? 'demo/fleet.yaml' : parsed.flags.config;
+  const loaded = await loadCliConfig({ ...parsed.flags, config: configPath }, cli);
+  await mkdir(loaded.state_dir, { recursive: true });
+  const ollamaLog = path.join(loaded.state_dir, 'ollama.log');
+  // No Docker needed: the supervisor follows the simulator's log in its file, as it would
+  // follow `ollama serve 2>>ollama.log`.
+  const config = { ...loaded, ollama: { ...loaded.ollama, log_file: ollamaLog } };
   const logFile = createWriteStream(ollamaLog, { flags: 'a' });
-  const sim = await startSimulator(
-    // The simulator listens where fleet.yaml's ollama.url points.
-    {
-      ...SIM_DEFAULTS,
-      timeScale: 0.2,
-      host: '127.0.0.1',
-      port: Number(new URL(config.ollama.url).port || 11434),
-    },
-    { stderr: (line) => logFile.write(`${line}\n`), stdout: (line) => logFile.write(`${line}\n`) },
-  );
-  const supervisor = await startSupervisor({ config, log: cli.log, now: cli.now });
+  const simPort = Number(new URL(config.ollama.url).port || 11434);
+  let sim: Awaited<ReturnType<typeof startSimulator>>;
+  try {
+    sim = await startSimulator(
+      // The simulator listens where fleet.yaml's ollama.url points.
+      { ...SIM_DEFAULTS, timeScale: 0.2, host: '127.0.0.1', port: simPort },
+      {
+        stderr: (line) => logFile.write(`${line}\n`),
+        stdout: (line) => logFile.write(`${line}\n`),
+      },
+    );
+  } catch (err) {
+    logFile.end();
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw new FleetError(
+      Errors.FLEET_ERR_LISTEN,
+      `the simulator cannot listen on 127.0.0.1:${simPort}: the port is taken; change ollama.url in ${configPath}`,
+      { cause: err },
+    );
+  }
+  let supervisor: Awaited<ReturnType<typeof startSupervisor>>;
+  try {
+    supervisor = await startSupervisor({ config, log: cli.log, now: cli.now });
+  } catch (err) {
+    // A failed start lets go of everything it took: the simulator's port, the log file.
+    await sim.close();
+    logFile.end();
+    throw err;
+  }
   const api = `http://${config.api.host}:${config.api.port}`;
+  const fleet = `node dist/main.js`;
   cli.stdout(`
 ollama-fleet demo: no GPU needed
   simulated Ollama   ${sim.url}   (a simulated 24 GiB GPU; its log: ${ollamaLog})
@@ -46,12 +64,17 @@ ollama-fleet demo: no GPU needed
   dashboard          ${api}/ui
 
 Try, in another terminal:
-  node dist/main.js submit --url ${api} --random 20
-  node dist/main.js status --config demo/fleet.yaml --watch
+  ${fleet} submit --config ${configPath} --random 20
+  ${fleet} status --config ${configPath} --watch
   OLLAMA_HOST=${api} ollama run fleet "hello"                       # Ollama's API, queued
   curl -s ${api}/api/stats
   curl -s -X POST ${sim.url}/sim/pressure -d '{"mib": 20000}'     # another process takes 20 GiB
-  node dist/main.js downgrade --config demo/fleet.yaml            # step the ladder down
+
+VRAM trouble, and the ladder stepping down (three out-of-memory errors, a few seconds apart):
+  curl -s -X POST ${sim.url}/sim/fault -d '{"kind":"oom","count":1}'; ${fleet} submit --config ${configPath} --model fleet --prompt hi
+  (the OOM shows in the simulator's log, which the supervisor follows; the job runs again;
+   the third OOM steps the ladder down: watch it on the dashboard or with status --watch)
+  ${fleet} reset --config ${configPath}            # back to the top
 
 Ctrl-C stops both.
 `);
