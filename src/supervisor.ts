@@ -311,7 +311,7 @@ export async function startSupervisor(options: {
   });
 
   const watcher = new VramWatcher({
-    // A log file when one is named (Ollama without Docker); else the container.
+    // A log file or a systemd unit when one is named (Ollama without Docker); else the container.
     source:
       config.ollama.log_file !== undefined
         ? {
@@ -319,7 +319,13 @@ export async function startSupervisor(options: {
             file: path.resolve(path.dirname(config.source), config.ollama.log_file),
             positionFile: path.join(config.state_dir, 'log-position.json'),
           }
-        : { kind: 'container', docker, target: config.ollama.container },
+        : config.ollama.journald_unit !== undefined
+          ? {
+              kind: 'journald',
+              unit: config.ollama.journald_unit,
+              cursorFile: path.join(config.state_dir, 'journal-cursor.json'),
+            }
+          : { kind: 'container', docker, target: config.ollama.container },
     detection: config.detection,
     log: log.child({ component: 'watch' }),
     now,

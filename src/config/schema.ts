@@ -60,6 +60,8 @@ const ollamaSchema = z.strictObject({
    * and truncation. When given, no container is followed.
    */
   log_file: z.string().min(1).optional(),
+  /** Or Ollama's systemd unit (`ollama` or `ollama.service`): its journal is followed. */
+  journald_unit: z.string().min(1).optional(),
   timeouts: z
     .strictObject({
       connect: duration.default(5_000),
@@ -312,6 +314,9 @@ export const fleetConfigSchema = z
     const config = ctx.value;
     const push = (path: (string | number)[], message: string) =>
       ctx.issues.push({ code: 'custom', input: config, path, message });
+    if (config.ollama.log_file !== undefined && config.ollama.journald_unit !== undefined) {
+      push(['ollama', 'journald_unit'], 'give ollama.log_file or ollama.journald_unit, not both');
+    }
     const ladderNames = new Set<string>();
     config.ladders.forEach((ladder, i) => {
       if (ladderNames.has(ladder.name))

@@ -10,11 +10,13 @@ import type { ContainerTarget, DockerClient } from './docker.js';
 import { FileFollower } from './file-follower.js';
 import { LogFollower } from './follower.js';
 import { type CollapsedIncident, IncidentCollapser } from './incidents.js';
+import { JournaldFollower } from './journald-follower.js';
 
 /** Where Ollama's log comes from: a container through Docker, or a file. */
 export type LogSource =
   | { kind: 'container'; docker: DockerClient; target: ContainerTarget }
-  | { kind: 'file'; file: string; positionFile: string };
+  | { kind: 'file'; file: string; positionFile: string }
+  | { kind: 'journald'; unit: string; cursorFile: string };
 
 export interface WatcherOptions {
   source: LogSource;
@@ -28,7 +30,7 @@ export interface WatcherOptions {
 const MODEL_IN_LINE = /runner\.name=(?:\S*\/)?([\w.-]+:[\w.-]+)/;
 
 export class VramWatcher {
-  readonly #follower: LogFollower | FileFollower;
+  readonly #follower: LogFollower | FileFollower | JournaldFollower;
   #incidents = 0;
 
   constructor(options: WatcherOptions) {
@@ -61,13 +63,20 @@ export class VramWatcher {
             log: options.log,
             onLine,
           })
-        : new LogFollower({
-            docker: source.docker,
-            target: source.target,
-            log: options.log,
-            startAt: new Date(options.now()).toISOString(),
-            onLine,
-          });
+        : source.kind === 'journald'
+          ? new JournaldFollower({
+              unit: source.unit,
+              cursorFile: source.cursorFile,
+              log: options.log,
+              onLine,
+            })
+          : new LogFollower({
+              docker: source.docker,
+              target: source.target,
+              log: options.log,
+              startAt: new Date(options.now()).toISOString(),
+              onLine,
+            });
   }
 
   status() {

@@ -292,6 +292,15 @@ describe('fleet.yaml errors name the file, the line, the key path and what was e
     expect(error.message).toContain('workers[0].config.key: format json needs `key`');
   });
 
+  it('two log sources at once', async () => {
+    const error = await loadError(
+      'ollama:\n  log_file: /var/log/ollama.log\n  journald_unit: ollama\n',
+    );
+    expect(error.message).toContain(
+      'ollama.journald_unit: give ollama.log_file or ollama.journald_unit, not both',
+    );
+  });
+
   it('token and token_file together', async () => {
     const error = await loadError('api:\n  token: a\n  token_file: b\n');
     expect(error.message).toContain('api: give `token` or `token_file`, not both');
