@@ -17,10 +17,12 @@ RUN npm run build && sh scripts/slim-node-modules.sh
 FROM node:20-bookworm-slim
 # A mounted fleet.yaml without an api section still serves on the published port, and with a
 # token: FLEET_API_TOKEN=auto keeps a token the file names, else makes one in the state folder.
+# FLEET_CONFIG lets `docker compose exec fleet node dist/main.js status` find the config.
 ENV NODE_ENV=production \
     FLEET_STATE_DIR=/var/lib/fleet \
     FLEET_API_HOST=0.0.0.0 \
-    FLEET_API_TOKEN=auto
+    FLEET_API_TOKEN=auto \
+    FLEET_CONFIG=/etc/fleet/fleet.yaml
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

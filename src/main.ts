@@ -84,7 +84,7 @@ async function main(): Promise<number> {
   }
   let parsed: ReturnType<typeof parseCommandLine>;
   try {
-    parsed = parseCommandLine(argv0, args);
+    parsed = parseCommandLine(argv0, args, process.env.FLEET_CONFIG || undefined);
   } catch (err) {
     return report(err, json);
   }
@@ -93,7 +93,8 @@ async function main(): Promise<number> {
     level: parsed.flags.logLevel ?? (serving ? 'info' : 'warn'),
     // The supervisor logs JSON to stdout, as containers expect; other commands keep stdout
     // for their answer and tell people what they noticed on stderr.
-    pretty: parsed.flags.pretty || !serving,
+    // FLEET_LOG_FORMAT=pretty: readable lines for people (docker compose logs) instead of JSON.
+    pretty: parsed.flags.pretty || !serving || process.env.FLEET_LOG_FORMAT === 'pretty',
     destination: serving ? 1 : 2,
   });
   reportFatal = (kind, err) =>

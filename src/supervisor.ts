@@ -264,6 +264,11 @@ export async function startSupervisor(options: {
   afterTransition = (ladder, outcome) => {
     const t = outcome.transition;
     if (!t) return;
+    // One line per move, whatever moved it (policy, schedule, the CLI, the API).
+    fleetLog.info(
+      { ladder, from: t.from, to: t.to, source: t.source, reason: t.reason },
+      `ladder ${ladder}: ${t.from} -> ${t.to} (${t.source}${t.reason ? `: ${t.reason}` : ''})`,
+    );
     metrics.transition(ladder, t.to_index > t.from_index ? 'down' : 'up', t.source);
     background.run(`carry out ladder ${ladder}'s step`, async () => {
       const call = {

@@ -53,7 +53,12 @@ export class JobClient {
     if (response.ok) return body as T;
     const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
     if (error?.code && error.code in Errors && error.message) {
-      throw new FleetError(Errors[error.code as ErrorCode], error.message);
+      // Refused for want of the right token: say where a token comes from.
+      const hint =
+        response.status === 401
+          ? '; pass --token, set FLEET_API_TOKEN, or put api.token in the fleet.yaml given by --config'
+          : '';
+      throw new FleetError(Errors[error.code as ErrorCode], `${error.message}${hint}`);
     }
     throw new FleetError(Errors.FLEET_ERR_SUPERVISOR, `${route} answered ${response.status}`);
   }

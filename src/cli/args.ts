@@ -111,7 +111,12 @@ const POSITIONALS: Record<CommandName, number> = {
   version: 0,
 };
 
-export function parseCommandLine(argv0: string, args: readonly string[]): ParsedCommand {
+export function parseCommandLine(
+  argv0: string,
+  args: readonly string[],
+  /** fleet.yaml's path when --config is not given (FLEET_CONFIG: an image sets it). */
+  defaultConfig = 'fleet.yaml',
+): ParsedCommand {
   const alias = ALIASES[path.basename(argv0).replace(/\.(js|mjs|cjs)$/, '')];
   let parsed: ReturnType<
     typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>
@@ -173,7 +178,7 @@ export function parseCommandLine(argv0: string, args: readonly string[]): Parsed
     positionals,
     options: values,
     flags: {
-      config: values.config ?? 'fleet.yaml',
+      config: values.config ?? defaultConfig,
       stateDir: values['state-dir'],
       ladder: values.ladder,
       json: values.json ?? false,

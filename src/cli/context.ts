@@ -19,9 +19,14 @@ export interface CliEnvironment {
   log: Logger;
 }
 
+/**
+ * fleet.yaml with the flags over it. Its warnings (allowed, probably not meant) are said by
+ * the commands where one acts on them, `serve` and `status`, not by every command.
+ */
 export async function loadCliConfig(
   flags: CommonFlags & { port?: number | undefined },
   cli: CliEnvironment,
+  options: { warn?: boolean } = {},
 ): Promise<FleetConfig> {
   const { config, warnings } = await loadConfig({
     path: flags.config,
@@ -32,7 +37,7 @@ export async function loadCliConfig(
       ...(flags.port === undefined ? {} : { api_port: flags.port }),
     },
   });
-  for (const warning of warnings) cli.log.warn(warning);
+  if (options.warn) for (const warning of warnings) cli.log.warn(warning);
   return config;
 }
 

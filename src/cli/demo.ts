@@ -19,7 +19,7 @@ export async function demoCommand(
   signals: { once(event: 'SIGTERM' | 'SIGINT', listener: () => void): void },
 ): Promise<number> {
   const configPath = parsed.options.config === undefined ? 'demo/fleet.yaml' : parsed.flags.config;
-  const loaded = await loadCliConfig({ ...parsed.flags, config: configPath }, cli);
+  const loaded = await loadCliConfig({ ...parsed.flags, config: configPath }, cli, { warn: true });
   await mkdir(loaded.state_dir, { recursive: true });
   const ollamaLog = path.join(loaded.state_dir, 'ollama.log');
   // No Docker needed: the supervisor follows the simulator's log in its file, as it would

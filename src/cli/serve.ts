@@ -16,7 +16,7 @@ export async function serveCommand(
     exit(code: number): never;
   },
 ): Promise<number> {
-  const config = await loadCliConfig(parsed.flags, cli);
+  const config = await loadCliConfig(parsed.flags, cli, { warn: true });
   const supervisor = await startSupervisor({ config, log: cli.log, now: cli.now });
   const signal = await new Promise<string>((resolve) => {
     signals.once('SIGTERM', () => resolve('SIGTERM'));

@@ -33,7 +33,7 @@ export async function statusCommand(
   signals?: { once(event: 'SIGTERM' | 'SIGINT', listener: () => void): void },
 ): Promise<number> {
   // fleet.yaml is read once (its warnings said once), not on every redraw.
-  const config = await loadCliConfig(parsed.flags, cli);
+  const config = await loadCliConfig(parsed.flags, cli, { warn: true });
   if (parsed.options.watch !== true || parsed.flags.json) return statusOnce(parsed, cli, config);
   const stop = new AbortController();
   signals?.once('SIGINT', () => stop.abort());

@@ -84,6 +84,8 @@ function cleanEnv(): Record<string, string | undefined> {
     'FLEET_OLLAMA_URL',
     'FLEET_API_TOKEN',
     'FLEET_API_HOST',
+    'FLEET_CONFIG',
+    'FLEET_LOG_FORMAT',
     'FLEET_STATE_DIR',
   ])
     delete env[key];

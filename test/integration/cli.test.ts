@@ -189,6 +189,16 @@ describe('fleet CLI', () => {
     expect((await state(dir)).current_model).toBe('llama3.2:3b');
   });
 
+  it('FLEET_CONFIG names fleet.yaml when --config is not given (as the image sets it)', async () => {
+    const { dir, args } = await fleetDir();
+    const config = args[args.indexOf('--config') + 1] as string;
+    // From a folder with no fleet.yaml of its own.
+    const elsewhere = await tempDir();
+    const result = await runFleet(['downgrade'], { cwd: elsewhere, env: { FLEET_CONFIG: config } });
+    expect(result.code).toBe(0);
+    expect((await state(dir)).current_model).toBe('phi3:mini');
+  });
+
   it('help and version answer', async () => {
     expect((await runFleet(['help'])).stdout).toContain('Usage: fleet <command>');
     expect((await runFleet(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
