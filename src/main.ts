@@ -129,6 +129,8 @@ async function main(): Promise<number> {
         return await (await import('./cli/submit.js')).submitCommand(parsed, cli);
       case 'jobs':
         return await (await import('./cli/jobs.js')).jobsCommand(parsed, cli);
+      case 'pull':
+        return await (await import('./cli/pull.js')).pullCommand(parsed, cli);
       case 'demo':
         return await (await import('./cli/demo.js')).demoCommand(parsed, cli, {
           once,

@@ -25,6 +25,7 @@ Commands:
   serve              run the supervisor (HTTP API on api.port, default 5001)
   submit             send jobs to a supervisor and wait for them (see fleet help submit)
   jobs [ID]          list jobs (--status, --model, --limit), or show one
+  pull [MODEL]       make sure Ollama has a model (default: the ladder's current rung)
   sim                an Ollama simulator with a simulated GPU (see the README)
   demo               the simulator and the supervisor together (npm run demo)
   detect [FILE]      flag the VRAM trouble in a saved Ollama log (a file, or stdin)
@@ -110,6 +111,11 @@ faults (POST /sim/fault) and a fake nvidia-smi. See the README's "Without a GPU"
 
 The simulator and the supervisor together on this machine (npm run demo): no GPU, no Ollama,
 no Docker. Prints what to try: the dashboard, jobs, an injected OOM, the ladder.
+`,
+  pull: `fleet pull [MODEL | --ladder NAME] [--config PATH] [--json]
+
+Makes sure Ollama (ollama.url) has MODEL, or the ladder's current rung, pulling it with its
+progress shown. The supervisor does the same by itself at start and after every ladder step.
 `,
   detect: `fleet detect [FILE] [--json] [--config PATH]
 

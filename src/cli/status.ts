@@ -1,4 +1,5 @@
 /** `fleet status`: every ladder, its incidents and history, and what Ollama has installed. */
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { resourcesView } from '../api/routes/stats.js';
 import { formatDuration } from '../config/duration.js';
@@ -49,17 +50,8 @@ export async function statusCommand(
     cli.stdout(
       `\x1b[2J\x1b[H${screen}\nevery ${WATCH_EVERY_MS / 1000} s, ${new Date(cli.now()).toLocaleTimeString()} (Ctrl-C stops)\n`,
     );
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, WATCH_EVERY_MS);
-      stop.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
+    // timers/promises lets go of its abort listener after each wait (none piles up per redraw).
+    await sleep(WATCH_EVERY_MS, undefined, { signal: stop.signal }).catch(() => {});
   }
   return 0;
 }

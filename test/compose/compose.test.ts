@@ -153,12 +153,12 @@ describe('docker compose with the simulator override', () => {
     timeout: 600_000,
   }, async () => {
     await up();
-    expect((await ladder())?.current_model).toBe('phi3:mini');
+    expect((await ladder())?.current_model).toBe('llama3.2:3b');
     const worker = await workerContainer();
     expect(worker).not.toBe('');
     await expect
       .poll(() => docker('exec', worker, 'cat', '/config/worker.json'), { timeout: 30_000 })
-      .toContain('"phi3:mini"');
+      .toContain('"llama3.2:3b"');
     const workerStarted = await docker('inspect', '-f', '{{.State.StartedAt}}', worker);
 
     const jobs = await submit('fleet', 20);
@@ -166,8 +166,8 @@ describe('docker compose with the simulator override', () => {
     // Three separate OOM episodes (further apart than detection.merge_within, 2 s), each
     // a CUDA out-of-memory in the runner that the supervisor reads in the sim's log.
     for (let episode = 1; episode <= 3; episode++) {
-      await call(`${sim}/sim/fault`, { kind: 'oom', model: 'phi3:mini', count: 1 });
-      jobs.push(...(await submit('phi3:mini', 1)));
+      await call(`${sim}/sim/fault`, { kind: 'oom', model: 'llama3.2:3b', count: 1 });
+      jobs.push(...(await submit('llama3.2:3b', 1)));
       await expect
         .poll(async () => (await stats()).watch.incidents, { timeout: 60_000, interval: 200 })
         .toBeGreaterThanOrEqual(episode);
@@ -175,24 +175,24 @@ describe('docker compose with the simulator override', () => {
     }
     await expect
       .poll(async () => (await ladder())?.current_model, { timeout: 30_000 })
-      .toBe('llama3.2:3b');
+      .toBe('phi3:mini');
 
     // The worker's config on the shared volume says the new model, and the worker restarted.
     await expect
       .poll(() => docker('exec', worker, 'cat', '/config/worker.json').catch(() => ''), {
         timeout: 60_000,
       })
-      .toContain('"llama3.2:3b"');
+      .toContain('"phi3:mini"');
     await expect
       .poll(() => docker('inspect', '-f', '{{.State.StartedAt}}', worker), { timeout: 60_000 })
       .not.toBe(workerStarted);
     await expect
       .poll(() => docker('logs', worker), { timeout: 60_000 })
-      .toContain('sending jobs for llama3.2:3b');
+      .toContain('sending jobs for phi3:mini');
     // Its requests go to Ollama's API on the supervisor, and come back from the new model.
     await expect
       .poll(() => docker('logs', worker), { timeout: 60_000 })
-      .toMatch(/llama3\.2:3b: \d+ characters/);
+      .toMatch(/phi3:mini: \d+ characters/);
 
     // Every job completes: the OOM-hit ones were sent back to the queue and ran again.
     await expect
@@ -211,7 +211,7 @@ describe('docker compose with the simulator override', () => {
     await up();
 
     const after = await ladder();
-    expect(after?.current_model).toBe('llama3.2:3b');
+    expect(after?.current_model).toBe('phi3:mini');
     expect(after?.history.length).toBeGreaterThanOrEqual(1);
     expect((await statuses(jobs)).every((s) => s === 'complete')).toBe(true);
     await expect

@@ -3,10 +3,13 @@
  * supervisor pulls each ladder's current rung (and pull_on_start) at start, and jobs for a
  * model being pulled wait for it instead of failing with "not found".
  */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { json } from '../helpers/cli.js';
+import { json, runFleet } from '../helpers/cli.js';
 import { startTestSim } from '../helpers/sim.js';
 import { startTestSupervisor } from '../helpers/supervisor.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('pulling what work needs', () => {
   it('pulls the ladder rung and pull_on_start at start; a job for the rung waits and completes', async () => {
@@ -25,5 +28,22 @@ describe('pulling what work needs', () => {
     ).map((m) => m.name);
     expect(installed).toEqual(expect.arrayContaining(['llama3.2:3b', 'all-minilm:latest']));
     expect(fleet.logs().some((l) => String(l.msg).startsWith('pulled llama3.2:3b'))).toBe(true);
+  });
+
+  it('fleet pull pulls a model, or the ladder rung, with its progress; a model Ollama cannot find exits 1', async () => {
+    const sim = await startTestSim({ installed: ['qwen2.5:0.5b'] });
+    const dir = await tempDir();
+    const config = path.join(dir, 'fleet.yaml');
+    await writeFile(config, `ollama:\n  url: ${sim.url}\nstate_dir: ./state\n`);
+    const rung = await runFleet(['pull', '--config', config]);
+    expect(rung.code).toBe(0);
+    expect(rung.stdout).toContain('llama3.2:3b: success');
+    const named = await runFleet(['pull', 'tinyllama:1.1b', '--config', config, '--json']);
+    expect(JSON.parse(named.stdout)).toEqual({ model: 'tinyllama:1.1b', pulled: true });
+    const again = await runFleet(['pull', 'tinyllama:1.1b', '--config', config]);
+    expect(again.stdout).toContain('already on');
+    const missing = await runFleet(['pull', 'no-such-model:1b', '--config', config]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('could not pull no-such-model:1b');
   });
 });

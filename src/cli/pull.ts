@@ -1,0 +1,72 @@
+/**
+ * `fleet pull [MODEL | --ladder NAME]`: makes sure Ollama has a model, pulling it with its
+ * progress shown; without a model, the ladder's current rung. What the supervisor does by
+ * itself at start and after each step, done by hand.
+ */
+import { Errors, FleetError } from '../errors.js';
+import { OllamaClient } from '../ollama/client.js';
+import { sameModel } from '../ollama/names.js';
+import type { ParsedCommand } from './args.js';
+import { type CliEnvironment, loadCliConfig, openFleetControl } from './context.js';
+
+export async function pullCommand(parsed: ParsedCommand, cli: CliEnvironment): Promise<number> {
+  const config = await loadCliConfig(parsed.flags, cli);
+  let model = parsed.positionals[0];
+  if (model === undefined) {
+    const { control, store } = await openFleetControl(config, cli);
+    const name = store.ladderConfig(parsed.flags.ladder).name;
+    const ladder = (await control.status()).ladders.find((l) => l.name === name);
+    if (!ladder)
+      throw new FleetError(Errors.FLEET_ERR_UNKNOWN_LADDER, `no ladder is named ${name}`);
+    model = ladder.current_model;
+  }
+  const ollama = new OllamaClient({
+    url: config.ollama.url,
+    timeout: config.ollama.timeouts.connect,
+  });
+  const installed = await ollama.tags();
+  if (installed.models.some((m) => sameModel(m.name, model))) {
+    cli.stdout(
+      parsed.flags.json
+        ? `${JSON.stringify({ model, pulled: false })}\n`
+        : `${model} is already on ${config.ollama.url}\n`,
+    );
+    return 0;
+  }
+  const answer = await ollama.forward('POST', '/api/pull', JSON.stringify({ model, stream: true }));
+  let last = '';
+  let buffered = '';
+  let failed: string | undefined;
+  for await (const chunk of answer.body) {
+    buffered += chunk.toString();
+    let newline = buffered.indexOf('\n');
+    while (newline >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      newline = buffered.indexOf('\n');
+      if (line === '') continue;
+      const step = JSON.parse(line) as {
+        status?: string;
+        error?: string;
+        total?: number;
+        completed?: number;
+      };
+      if (step.error) failed = step.error;
+      const percent =
+        step.total && step.completed !== undefined
+          ? ` ${Math.floor((step.completed / step.total) * 100)}%`
+          : '';
+      const text = `${step.status ?? ''}${percent}`;
+      if (text !== '' && text !== last && !parsed.flags.json) cli.stdout(`${model}: ${text}\n`);
+      last = text;
+    }
+  }
+  if (answer.status >= 400 || failed) {
+    throw new FleetError(
+      Errors.FLEET_ERR_OLLAMA_RESPONSE,
+      `could not pull ${model}: ${failed ?? `Ollama answered ${answer.status}`}`,
+    );
+  }
+  if (parsed.flags.json) cli.stdout(`${JSON.stringify({ model, pulled: true })}\n`);
+  return 0;
+}
