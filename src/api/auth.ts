@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Errors, FleetError } from '../errors.js';
 
-const OPEN_ROUTES = new Set(['/api/health', '/ui']);
+const OPEN_ROUTES = new Set(['/api/health', '/ui', '/favicon.ico']);
 const MODEL_ROUTES = new Set(['/api/pull', '/api/delete', '/api/copy', '/api/create']);
 
 /** Query parameters that would carry a credential. */

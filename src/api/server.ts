@@ -19,7 +19,7 @@ import { type JobRoutesOptions, jobRoutes, submitContext } from './routes/jobs.j
 import { type OllamaRoutesOptions, ollamaRoutes } from './routes/ollama.js';
 import { openaiRoutes } from './routes/openai.js';
 import { type StatsOptions, statsRoutes } from './routes/stats.js';
-import { DASHBOARD_HTML } from './ui/page.js';
+import { DASHBOARD_HTML, FAVICON_SVG } from './ui/page.js';
 
 export interface ApiServerOptions {
   log: Logger;
@@ -157,6 +157,9 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   // The page holds no data (it asks the API, with the token), so it needs no token itself.
   app.get('/ui', async (_request, reply) =>
     reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML),
+  );
+  app.get('/favicon.ico', async (_request, reply) =>
+    reply.type('image/svg+xml').header('cache-control', 'max-age=86400').send(FAVICON_SVG),
   );
   const metrics = options.metrics;
   if (metrics) {

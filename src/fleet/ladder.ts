@@ -16,6 +16,8 @@ export interface Transition {
   readonly to_index: number;
   readonly reason: string;
   readonly source: TransitionSource;
+  /** The incidents that made the policy step, kept with the step as its evidence. */
+  readonly incidents?: readonly Incident[];
 }
 
 export interface Incident {
@@ -243,7 +245,7 @@ function countIncident(
   }
   const kinds = [...new Set(incidents.map((i) => i.kind))].join(', ');
   const reason = `${incidents.length} VRAM incidents (${kinds}) within ${Math.round(policy.window / 1000)}s`;
-  return move(counted, state.current_model_index + 1, 'policy', reason, policy, now);
+  return move(counted, state.current_model_index + 1, 'policy', reason, policy, now, incidents);
 }
 
 function move(
@@ -253,6 +255,7 @@ function move(
   reason: string,
   policy: LadderPolicy,
   now: number,
+  causes?: readonly Incident[],
 ): LadderOutcome {
   const transition: Transition = {
     at: now,
@@ -262,6 +265,7 @@ function move(
     to_index: to,
     reason,
     source,
+    ...(causes && causes.length > 0 ? { incidents: causes } : {}),
   };
   const history = [...state.history, transition].slice(-HISTORY_LIMIT);
   return {

@@ -30,6 +30,7 @@ const transitionSchema = z.object({
   to_index: z.number().int().nonnegative(),
   reason: z.string(),
   source: z.enum(['cli', 'api', 'policy', 'schedule', 'config']),
+  incidents: z.array(incidentSchema).optional(),
 });
 
 const ladderEntrySchema = z
@@ -108,7 +109,11 @@ export function decodeStateFile(
       current_model_index: entry.current_model_index,
       incidents: entry.incidents.map((i) => ({ ...i, at: Date.parse(i.at) })),
       cooldown_until: entry.cooldown_until === null ? null : Date.parse(entry.cooldown_until),
-      history: entry.history.map((t) => ({ ...t, at: Date.parse(t.at) })),
+      history: entry.history.map(({ incidents, ...t }) => ({
+        ...t,
+        at: Date.parse(t.at),
+        ...(incidents ? { incidents: incidents.map((i) => ({ ...i, at: Date.parse(i.at) })) } : {}),
+      })),
       probation: entry.probation
         ? { until: Date.parse(entry.probation.until), from_index: entry.probation.from_index }
         : null,
@@ -172,7 +177,11 @@ export function encodeStateFile(ladders: readonly LadderState[], now: number): s
           vram_error_count: l.incidents.length,
           incidents: l.incidents.map((i) => ({ ...i, at: iso(i.at) })),
           cooldown_until: l.cooldown_until === null ? null : iso(l.cooldown_until),
-          history: l.history.map((t) => ({ ...t, at: iso(t.at) })),
+          history: l.history.map(({ incidents, ...t }) => ({
+            ...t,
+            at: iso(t.at),
+            ...(incidents ? { incidents: incidents.map((i) => ({ ...i, at: iso(i.at) })) } : {}),
+          })),
           probation: l.probation
             ? { until: iso(l.probation.until), from_index: l.probation.from_index }
             : null,

@@ -22,7 +22,15 @@ export interface LadderView {
   can_downgrade: boolean;
   can_upgrade: boolean;
   /** The latest transitions, newest last. */
-  history: { at: string; from: string; to: string; reason: string; source: string }[];
+  history: {
+    at: string;
+    from: string;
+    to: string;
+    reason: string;
+    source: string;
+    /** What made the policy step: the incidents it counted, with their log lines. */
+    incidents?: { at: string; kind: string; severity: 'hard' | 'soft'; evidence?: string }[];
+  }[];
   schedule: { cron: string; action: 'upgrade' | 'reset' } | null;
 }
 
@@ -61,6 +69,16 @@ export function viewLadder(state: LadderState, config: LadderConfig, now: number
       to: t.to,
       reason: t.reason,
       source: t.source,
+      ...(t.incidents
+        ? {
+            incidents: t.incidents.map((i) => ({
+              at: iso(i.at),
+              kind: i.kind,
+              severity: i.severity,
+              ...(i.evidence === undefined ? {} : { evidence: i.evidence }),
+            })),
+          }
+        : {}),
     })),
     schedule: config.schedule
       ? { cron: config.schedule.cron, action: config.schedule.action }

@@ -31,6 +31,8 @@ export function fakeNvidiaSmi(simUrl: string): string {
 export async function startTestSupervisor(options: {
   ollamaUrl: string;
   yaml?: string;
+  /** Follow Ollama's log in this file (ollama.log_file). */
+  logFile?: string;
   token?: string;
   /** Read GPU telemetry from the simulator at ollamaUrl with the fake nvidia-smi. */
   telemetry?: boolean;
@@ -41,7 +43,7 @@ export async function startTestSupervisor(options: {
   const file = path.join(dir, 'fleet.yaml');
   await writeFile(
     file,
-    `ollama:\n  url: ${options.ollamaUrl}\n  timeouts: { connect: 2s }\n${options.container ? `  container: ${options.container}\n` : ''}api:\n  host: 127.0.0.1\n  port: 0\n${options.token ? `  token: ${options.token}\n` : ''}state_dir: ./state\n${options.telemetry ? `gpu:\n  nvidia_smi: ${fakeNvidiaSmi(options.ollamaUrl)}\n  poll_interval: 200ms\n` : 'gpu:\n  nvidia_smi: /nonexistent/nvidia-smi\n'}${options.yaml ?? ''}`,
+    `ollama:\n  url: ${options.ollamaUrl}\n  timeouts: { connect: 2s }\n${options.container ? `  container: ${options.container}\n` : ''}${options.logFile ? `  log_file: ${options.logFile}\n` : ''}api:\n  host: 127.0.0.1\n  port: 0\n${options.token ? `  token: ${options.token}\n` : ''}state_dir: ./state\n${options.telemetry ? `gpu:\n  nvidia_smi: ${fakeNvidiaSmi(options.ollamaUrl)}\n  poll_interval: 200ms\n` : 'gpu:\n  nvidia_smi: /nonexistent/nvidia-smi\n'}${options.yaml ?? ''}`,
   );
   const { config } = await loadConfig({ path: file });
   const capture = captureLogger('info');

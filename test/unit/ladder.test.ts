@@ -162,6 +162,9 @@ describe('incidents and policy', () => {
     expect(currentModel(out.state)).toBe('phi3:mini');
     expect(out.transition?.source).toBe('policy');
     expect(out.transition?.reason).toContain('3 VRAM incidents (cuda_oom)');
+    // The evidence stays with the step, after the count is cleared.
+    expect(out.transition?.incidents?.map((i) => i.at)).toEqual([T0, T0 + 60_000, T0 + 120_000]);
+    expect(out.state.incidents).toHaveLength(0);
   });
 
   it('a transition resets the count and starts a cooldown', () => {

@@ -11,6 +11,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ollama-fleet</title>
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <style>
   :root { --bg: #f6f7f9; --card: #fff; --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb;
           --free: #e4e7eb; --external: #9aa5b1; --accent: #2f80ed; --bad: #d64545; }
@@ -18,11 +19,15 @@ export const DASHBOARD_HTML = `<!doctype html>
   body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: var(--bg); color: var(--ink); }
   header { display: flex; gap: 16px; align-items: baseline; padding: 12px 20px; background: var(--ink); color: #fff; }
   header h1 { font-size: 18px; margin: 0; }
-  header .status { font-size: 13px; opacity: .85; }
-  main { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; padding: 14px 20px; }
-  section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; }
+  header .status { font-size: 13px; opacity: .85; min-width: 0; overflow-wrap: anywhere; }
+  main { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(420px, 100%), 1fr)); gap: 14px; padding: 14px 20px; }
+  header { flex-wrap: wrap; }
+  .scroll { overflow-x: auto; }
+  @media (max-width: 480px) { main { padding: 10px 8px; } header { padding: 10px 12px; } }
+  section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; overflow-x: auto; }
   h2 { font-size: 14px; margin: 0 0 8px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
   table { width: 100%; border-collapse: collapse; font-size: 13px; }
+  table.scroll { display: block; overflow-x: auto; }
   th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line); white-space: nowrap; }
   td.wrap { white-space: normal; word-break: break-word; }
   .bar { display: flex; height: 22px; border-radius: 4px; overflow: hidden; background: var(--free); margin: 4px 0 2px; }
@@ -35,6 +40,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   .muted { color: var(--muted); }
   .bad { color: var(--bad); }
   svg { display: block; width: 100%; height: 90px; }
+  ul.evidence { margin: 2px 0 0; padding-left: 16px; font-size: 12px; }
+  ul.evidence code { word-break: break-word; white-space: normal; }
 </style>
 </head>
 <body>
@@ -49,7 +56,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 <script>
 const samples = [];
 const colours = ['#2f80ed', '#27ab83', '#f0b429', '#8e44ad', '#e8590c', '#0b7285', '#c2255c', '#5c940d'];
-const colourOf = (() => { const seen = new Map(); return (name) => { if (!seen.has(name)) seen.set(name, colours[seen.size % colours.length]); return seen.get(name); }; })();
+// One colour per model name, the same on every load and in every tab (a hash of the name).
+const colourOf = (name) => { let h = 0; for (const c of String(name)) h = (h * 31 + c.charCodeAt(0)) >>> 0; return colours[h % colours.length]; };
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const gib = (b) => b === undefined || b === null ? '?' : (b / 2 ** 30).toFixed(1) + ' GiB';
 const ago = (iso) => { const s = Math.round((Date.now() - Date.parse(iso)) / 1000); return s < 60 ? s + ' s ago' : Math.round(s / 60) + ' min ago'; };
@@ -98,10 +106,16 @@ function drawLadders(stats) {
     '<div class="ladder" data-ladder="' + esc(l.name) + '"><b>' + esc(l.name) + '</b>: <span class="current-model">' + esc(l.current_model) + '</span>'
     + ' <span class="muted">incidents ' + l.incidents.count + (l.incidents.weight === l.incidents.count ? '' : ' (weighing ' + l.incidents.weight + ')') + ' of ' + l.incidents.threshold + (l.cooldown_seconds_left ? ', cooldown ' + l.cooldown_seconds_left + ' s' : '') + '</span>'
     + '<div class="rungs">' + l.models.map((m, i) => '<span class="rung' + (i === l.current_model_index ? ' current' : '') + '">' + esc(m) + '</span>').join('') + '</div>'
-    + (l.history.length ? '<table><tr><th>when</th><th>from → to</th><th>why</th></tr>' + l.history.slice(-5).reverse().map((h) => '<tr><td>' + ago(h.at) + '</td><td>' + esc(h.from) + ' → ' + esc(h.to) + '</td><td class="wrap">' + esc(h.reason) + ' <span class="muted">(' + esc(h.source) + ')</span></td></tr>').join('') + '</table>' : '<span class="muted">no moves yet</span>')
+    + (l.history.length ? '<div class="scroll"><table><tr><th>when</th><th>from → to</th><th>why</th></tr>' + l.history.slice(-5).reverse().map((h) => '<tr class="move"><td>' + ago(h.at) + '</td><td>' + esc(h.from) + ' → ' + esc(h.to) + '</td><td class="wrap">' + esc(h.reason) + ' <span class="muted">(' + esc(h.source) + ')</span>'
+      + (h.incidents ? '<ul class="evidence">' + h.incidents.map((i) => '<li><span class="' + (i.severity === 'hard' ? 'bad' : '') + '">' + esc(i.kind) + '</span> <code>' + esc(i.evidence) + '</code></li>').join('') + '</ul>' : '') + '</td></tr>').join('') + '</table></div>' : '<span class="muted">no moves yet</span>')
     + '</div>').join('');
-  const incidents = ladders.flatMap((l) => l.incidents.recent.map((i) => ({ ...i, ladder: l.name }))).sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 8);
-  document.getElementById('incident-list').innerHTML = incidents.length ? '<table><tr><th>when</th><th>ladder</th><th>kind</th><th>log line</th></tr>' + incidents.map((i) => '<tr><td>' + ago(i.at) + '</td><td>' + esc(i.ladder) + '</td><td class="' + (i.severity === 'hard' ? 'bad' : '') + '">' + esc(i.kind) + '</td><td class="wrap"><code>' + esc(i.evidence) + '</code></td></tr>').join('') + '</table>' : 'none in the window';
+  // Counted now, and those behind the last moves (kept with the move, so a step down does not
+  // take its evidence away).
+  const seen = new Set();
+  const incidents = ladders.flatMap((l) => [...l.incidents.recent, ...l.history.flatMap((h) => h.incidents ?? [])].map((i) => ({ ...i, ladder: l.name })))
+    .filter((i) => { const key = i.ladder + i.at + i.kind; if (seen.has(key)) return false; seen.add(key); return true; })
+    .sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 8);
+  document.getElementById('incident-list').innerHTML = incidents.length ? '<table class="scroll"><tr><th>when</th><th>ladder</th><th>kind</th><th>log line</th></tr>' + incidents.map((i) => '<tr><td>' + ago(i.at) + '</td><td>' + esc(i.ladder) + '</td><td class="' + (i.severity === 'hard' ? 'bad' : '') + '">' + esc(i.kind) + '</td><td class="wrap"><code>' + esc(i.evidence) + '</code></td></tr>').join('') + '</table>' : 'none in the window';
 }
 
 function drawRunning(list) {
@@ -138,3 +152,6 @@ setInterval(tick, 1000);
 </body>
 </html>
 `;
+
+/** The dashboard's icon (and the browser's /favicon.ico): a small card with a ladder. */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f2933"/><path d="M10 5v22M22 5v22M10 10h12M10 16h12M10 22h12" stroke="#2f80ed" stroke-width="3" stroke-linecap="round"/></svg>`;
