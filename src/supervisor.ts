@@ -26,6 +26,7 @@ import {
 import { LadderStore } from './fleet/ladder-store.js';
 import { ModelPulls } from './fleet/pulls.js';
 import { startLadderSchedules } from './fleet/schedule.js';
+import { VramHistory } from './gpu/history.js';
 import { ResourceMonitor } from './gpu/monitor.js';
 import { dockerExecRunner, NvidiaSmiReader } from './gpu/nvidia-smi.js';
 import type { Logger } from './log.js';
@@ -191,7 +192,10 @@ export async function startSupervisor(options: {
     log: log.child({ component: 'gpu' }),
     now,
   });
+  // The last hour of VRAM, for the dashboard's chart on a fresh page.
+  const vramHistory = new VramHistory();
   monitor.subscribe((snapshot) => {
+    vramHistory.record(snapshot);
     if (snapshot.installed) registry.noteInstalled(snapshot.installed);
     background.run('learn VRAM from Ollama', () => registry.observe(snapshot.loaded));
   });
@@ -432,6 +436,7 @@ export async function startSupervisor(options: {
       estimate: (model, numCtx) => registry.estimate(model, numCtx === undefined ? {} : { numCtx }),
       engineState: () => engine.state,
       storeHealth: () => store.health(),
+      vramHistory: () => vramHistory.samples(),
       watchState: () => watcher.status(),
     },
   });

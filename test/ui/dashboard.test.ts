@@ -99,6 +99,16 @@ describe('the dashboard', () => {
       await page.screenshot({ path: path.join(ROOT, 'test-output/dashboard.png'), fullPage: true });
       expect(await page.evaluate('localStorage.getItem("fleet-token")')).toBe('sesame');
 
+      // A fresh page shows the past too: the supervisor kept the VRAM history, with axes.
+      const fresh = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+      fresh.on('dialog', (dialog) => void dialog.accept('sesame'));
+      await fresh.goto(`${fleet.url}/ui`);
+      await expect
+        .poll(() => fresh.locator('svg.history rect').count(), { timeout: 20_000 })
+        .toBeGreaterThan(0);
+      expect(await fresh.locator('svg.history').textContent()).toContain('-60 min');
+      await fresh.close();
+
       // On a phone: nothing wider than the screen.
       await page.setViewportSize({ width: 375, height: 812 });
       await page.waitForTimeout(1_500); // a redraw at the new width

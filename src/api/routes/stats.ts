@@ -1,6 +1,7 @@
 /** `/api/stats` (the picture the existing tool's users read, in bytes, plus ours) and `/api/ready`. */
 import type { FastifyInstance } from 'fastify';
 import type { FleetControl } from '../../fleet/control.js';
+import type { VramSample } from '../../gpu/history.js';
 import type { ResourceSnapshot } from '../../gpu/snapshot.js';
 import type { OllamaClient } from '../../ollama/client.js';
 import type { JobStore } from '../../queue/store.js';
@@ -16,6 +17,8 @@ export interface StatsOptions {
   watchState: () => unknown;
   /** The job database's last disk fault, until a write succeeds again. */
   storeHealth?: () => { ok: true } | { ok: false; problem: string };
+  /** VRAM per GPU over the last hour. */
+  vramHistory?: () => readonly VramSample[];
 }
 
 export function resourcesView(snapshot: ResourceSnapshot, estimate: StatsOptions['estimate']) {
@@ -56,7 +59,13 @@ export function statsRoutes(app: FastifyInstance, options: StatsOptions): void {
         by_model: counts.by_model,
         waiting_by_priority: byPriority,
       },
-      resources: resourcesView(snapshot, options.estimate),
+      resources: {
+        ...resourcesView(snapshot, options.estimate),
+        history: (options.vramHistory?.() ?? []).map((h) => ({
+          at: new Date(h.at).toISOString(),
+          gpus: h.gpus,
+        })),
+      },
       fleet: {
         ladders: fleet.ladders.map((l) => ({
           ...l,

@@ -1,8 +1,8 @@
 /**
  * The dashboard (`GET /ui`): one self-contained page, no build step. It polls /api/stats and
- * /api/jobs every second and draws VRAM per GPU (now, and as stacked columns over the last
- * minutes), the ladders with their history, the queue, recent incidents with their log lines
- * and recent jobs. With `api.token` set it asks for the token once and keeps it in the
+ * /api/jobs every second and draws VRAM per GPU (now, and over the last hour as the supervisor
+ * kept it), the ladders with their history and the evidence of each step, the queue, recent
+ * incidents with their log lines and recent jobs. With `api.token` set it asks for the token once and keeps it in the
  * browser's localStorage.
  */
 export const DASHBOARD_HTML = `<!doctype html>
@@ -39,7 +39,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   .rung.current { background: var(--accent); color: #fff; border-color: var(--accent); font-weight: 600; }
   .muted { color: var(--muted); }
   .bad { color: var(--bad); }
-  svg { display: block; width: 100%; height: 90px; }
+  svg { display: block; width: 100%; height: auto; margin-top: 6px; }
+  svg .axis { font-size: 10px; fill: var(--muted); }
   ul.evidence { margin: 2px 0 0; padding-left: 16px; font-size: 12px; }
   ul.evidence code { word-break: break-word; white-space: normal; }
 </style>
@@ -54,7 +55,6 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section id="jobs"><h2>Recent jobs</h2><div id="job-list"></div></section>
 </main>
 <script>
-const samples = [];
 const colours = ['#2f80ed', '#27ab83', '#f0b429', '#8e44ad', '#e8590c', '#0b7285', '#c2255c', '#5c940d'];
 // One colour per model name, the same on every load and in every tab (a hash of the name).
 const colourOf = (name) => { let h = 0; for (const c of String(name)) h = (h * 31 + c.charCodeAt(0)) >>> 0; return colours[h % colours.length]; };
@@ -79,24 +79,31 @@ function drawGpus(stats) {
   const res = stats.resources;
   const gpus = res.gpus.length ? res.gpus : [{ index: 0, name: 'GPU', total: res.vram.total, used: res.vram.used, external: 0 }];
   const models = res.loaded_models ?? [];
-  samples.push({ at: Date.now(), gpus: gpus.map((g) => ({ total: g.total ?? 0, external: g.external ?? 0, models: models.map((m) => [m.name, m.size_vram / gpus.length]) })) });
-  while (samples.length > 120) samples.shift();
+  // The supervisor keeps the last hour (a sample every 10 s), so a fresh page shows the past.
+  const history = res.history ?? [];
   document.getElementById('gpus').innerHTML = gpus.map((g, i) => {
     const total = g.total || 1;
     const parts = models.map((m) => [m.name, m.size_vram / gpus.length, colourOf(m.name)]);
     parts.push(['other processes', g.external ?? 0, 'var(--external)']);
     const used = parts.reduce((a, p) => a + p[1], 0);
     const bar = parts.filter((p) => p[1] > 0).map((p) => '<div title="' + esc(p[0]) + ': ' + gib(p[1]) + '" style="width:' + (100 * p[1] / total).toFixed(2) + '%;background:' + p[2] + '"></div>').join('');
-    const cols = samples.map((h, x) => {
-      const hg = h.gpus[i] ?? h.gpus[0]; const t = hg.total || 1; let y = 90; let out = '';
-      for (const [name, bytes] of hg.models) { const hgt = 90 * bytes / t; y -= hgt; out += '<rect x="' + x * 5 + '" y="' + y.toFixed(1) + '" width="4" height="' + hgt.toFixed(1) + '" fill="' + colourOf(name) + '"/>'; }
-      const ext = 90 * hg.external / t; y -= ext; out += '<rect x="' + x * 5 + '" y="' + y.toFixed(1) + '" width="4" height="' + ext.toFixed(1) + '" fill="#9aa5b1"/>';
+    // Time runs left to right over the last hour; height is the share of the card.
+    const L = 46, W = 580, H = 90, now = Date.now(), span = 3600000;
+    const cols = history.map((h) => {
+      const hg = h.gpus[i] ?? h.gpus[0]; if (!hg) return '';
+      const t = hg.total || 1; const x = L + W * (Date.parse(h.at) - (now - span)) / span; if (x < L) return '';
+      let y = H; let out = '';
+      for (const m of hg.models) { const hgt = H * m.bytes / t; y -= hgt; out += '<rect x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="1.6" height="' + hgt.toFixed(1) + '" fill="' + colourOf(m.name) + '"/>'; }
+      const ext = H * hg.external / t; y -= ext; out += '<rect x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="1.6" height="' + ext.toFixed(1) + '" fill="#9aa5b1"/>';
       return out;
-    }).join('');
+    }).join('')
+      + '<line x1="' + L + '" y1="0" x2="' + L + '" y2="' + H + '" stroke="#9aa5b1"/><line x1="' + L + '" y1="' + H + '" x2="' + (L + W) + '" y2="' + H + '" stroke="#9aa5b1"/>'
+      + '<text x="' + (L - 4) + '" y="9" text-anchor="end" class="axis">' + gib(g.total) + '</text><text x="' + (L - 4) + '" y="' + H + '" text-anchor="end" class="axis">0</text>'
+      + [[0, '-60 min'], [0.5, '-30 min'], [1, 'now']].map(([f, label]) => '<text x="' + (L + W * f) + '" y="' + (H + 14) + '" text-anchor="' + (f === 0 ? 'start' : f === 1 ? 'end' : 'middle') + '" class="axis">' + label + '</text>').join('');
     return '<div class="gpu" data-gpu="' + i + '"><b>' + esc(g.name) + '</b> <span class="muted">' + gib(used) + ' of ' + gib(g.total) + ' in use, ' + gib(Math.max(0, total - used)) + ' free</span>'
       + '<div class="bar">' + bar + '</div>'
       + '<div class="legend">' + models.map((m) => '<span><i style="background:' + colourOf(m.name) + '"></i>' + esc(m.name) + ' ' + gib(m.size_vram) + '</span>').join('') + '<span><i style="background:var(--external)"></i>other processes ' + gib(g.external ?? 0) + '</span><span><i style="background:var(--free)"></i>free</span></div>'
-      + '<svg viewBox="0 0 600 90" preserveAspectRatio="none" aria-label="VRAM over the last minutes">' + cols + '</svg></div>';
+      + '<svg class="history" viewBox="0 0 630 106" aria-label="VRAM over the last hour">' + cols + '</svg></div>';
   }).join('') + (res.telemetry.available ? '' : '<p class="bad">nvidia-smi: ' + esc(res.telemetry.failure?.message ?? 'unavailable') + '</p>');
 }
 
