@@ -57,8 +57,8 @@ const NVIDIA_SMI_TIMEOUT_MS = 10_000;
 /** How often "the current rung no longer fits" may count as an incident. */
 const TELEMETRY_INCIDENT_EVERY_MS = 60_000;
 const LADDER_CACHE_MS = 1_000;
-/** A pull answers only when done (stream: false): a large model takes a while. */
-const PULL_TIMEOUT_MS = 3_600_000;
+/** The longest a pull may take, progress or not: a large model on a slow link takes hours. */
+const PULL_TIMEOUT_MS = 6 * 3_600_000;
 
 export async function startSupervisor(options: {
   config: FleetConfig;
@@ -437,6 +437,7 @@ export async function startSupervisor(options: {
       engineState: () => engine.state,
       storeHealth: () => store.health(),
       vramHistory: () => vramHistory.samples(),
+      pulls: () => pulls.progress(),
       watchState: () => watcher.status(),
     },
   });

@@ -7,14 +7,30 @@ import type { Logger } from '../log.js';
 import type { OllamaClient } from '../ollama/client.js';
 import { sameModel } from '../ollama/names.js';
 
+/** A pull under way, as `/api/stats` and the dashboard show it. */
+export interface PullProgress {
+  model: string;
+  /** Ollama's last word: `pulling manifest`, `pulling 6a0746a1ec1a`, `verifying ...`. */
+  status: string;
+  completed?: number;
+  total?: number;
+  started_at: number;
+}
+
 export class ModelPulls {
   readonly #pulling = new Map<string, Promise<boolean>>();
+  readonly #progress = new Map<string, PullProgress>();
 
   constructor(
     private readonly ollama: OllamaClient,
     private readonly log: Logger,
     private readonly timeoutMs: number,
   ) {}
+
+  /** The pulls under way and how far each has got. */
+  progress(): PullProgress[] {
+    return [...this.#progress.values()].map((p) => ({ ...p }));
+  }
 
   /** A pull of this model (or the check before it) is under way. */
   isPulling(model: string): boolean {
@@ -35,12 +51,9 @@ export class ModelPulls {
     if (installed.models.some((m) => sameModel(m.name, model))) return true;
     const started = Date.now();
     this.log.info({ model }, `pulling ${model}: Ollama does not have it yet; its jobs wait`);
+    this.#progress.set(model, { model, status: 'starting', started_at: started });
     try {
-      await this.ollama.call(
-        '/api/pull',
-        { model, stream: false },
-        { signal, firstByteTimeoutMs: this.timeoutMs, idleTimeoutMs: this.timeoutMs },
-      );
+      await this.#pull(model, signal);
     } catch (err) {
       if (signal.aborted) return false;
       this.log.error(
@@ -48,11 +61,49 @@ export class ModelPulls {
         `could not pull ${model}; its jobs will fail until it is there`,
       );
       return false;
+    } finally {
+      this.#progress.delete(model);
     }
     this.log.info(
       { model, seconds: Math.round((Date.now() - started) / 100) / 10 },
       `pulled ${model}`,
     );
     return true;
+  }
+
+  /** Ollama's streamed pull, its progress noted line by line; an error line is a failure. */
+  async #pull(model: string, signal: AbortSignal): Promise<void> {
+    const answer = await this.ollama.forward(
+      'POST',
+      '/api/pull',
+      JSON.stringify({ model, stream: true }),
+      AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
+    );
+    let buffered = '';
+    let lastLogged = '';
+    for await (const chunk of answer.body) {
+      buffered += chunk.toString();
+      let newline = buffered.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        newline = buffered.indexOf('\n');
+        if (line === '') continue;
+        const step = JSON.parse(line) as Partial<PullProgress> & { error?: string };
+        if (step.error) throw new Error(step.error);
+        const now = this.#progress.get(model);
+        if (!now) continue;
+        const next: PullProgress = { ...now, status: step.status ?? now.status };
+        if (step.total !== undefined) next.total = step.total;
+        if (step.completed !== undefined) next.completed = step.completed;
+        this.#progress.set(model, next);
+        // The log says each stage once, not every progress line.
+        if (next.status !== lastLogged) {
+          this.log.debug({ model, status: next.status }, `pull ${model}: ${next.status}`);
+          lastLogged = next.status;
+        }
+      }
+    }
+    if (answer.status >= 400) throw new Error(`Ollama answered ${answer.status}`);
   }
 }

@@ -46,4 +46,28 @@ describe('pulling what work needs', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('could not pull no-such-model:1b');
   });
+
+  it('shows a pull under way in /api/stats, with its progress, while its jobs wait', async () => {
+    // Slow enough to be seen: the simulator pulls at 200 MB/s of its time.
+    const sim = await startTestSim({ installed: ['qwen2.5:0.5b'], timeScale: 0.3 });
+    const fleet = await startTestSupervisor({ ollamaUrl: sim.url });
+    const submitted = await json(
+      await fleet.call('/api/submit', { body: { model: 'fleet', prompt: 'hi' } }),
+    );
+    let seen: { model: string; status: string; total?: number } | undefined;
+    while (!seen) {
+      const stats = await json(await fleet.call('/api/stats'));
+      seen = (stats.pulls as { model: string; status: string; total?: number }[]).find(
+        (p) => p.model === 'llama3.2:3b' && p.total !== undefined,
+      );
+      if (!seen)
+        expect((await json(await fleet.call(`/api/job/${submitted.job_id}`))).status).not.toBe(
+          'failed',
+        );
+    }
+    expect(seen.status).toMatch(/^pulling /);
+    const job = await json(await fleet.call(`/api/job/${submitted.job_id}?wait=60`));
+    expect(job.status).toBe('complete');
+    expect((await json(await fleet.call('/api/stats'))).pulls).toEqual([]);
+  });
 });

@@ -1,6 +1,7 @@
 /** `/api/stats` (the picture the existing tool's users read, in bytes, plus ours) and `/api/ready`. */
 import type { FastifyInstance } from 'fastify';
 import type { FleetControl } from '../../fleet/control.js';
+import type { PullProgress } from '../../fleet/pulls.js';
 import type { VramSample } from '../../gpu/history.js';
 import type { ResourceSnapshot } from '../../gpu/snapshot.js';
 import type { OllamaClient } from '../../ollama/client.js';
@@ -19,6 +20,8 @@ export interface StatsOptions {
   storeHealth?: () => { ok: true } | { ok: false; problem: string };
   /** VRAM per GPU over the last hour. */
   vramHistory?: () => readonly VramSample[];
+  /** Models being pulled, and how far each has got. */
+  pulls?: () => PullProgress[];
 }
 
 export function resourcesView(snapshot: ResourceSnapshot, estimate: StatsOptions['estimate']) {
@@ -73,6 +76,10 @@ export function statsRoutes(app: FastifyInstance, options: StatsOptions): void {
         })),
       },
       engine: { state: options.engineState() },
+      pulls: (options.pulls?.() ?? []).map((p) => ({
+        ...p,
+        started_at: new Date(p.started_at).toISOString(),
+      })),
       watch: options.watchState(),
     };
   });

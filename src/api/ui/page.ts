@@ -109,7 +109,8 @@ function drawGpus(stats) {
 
 function drawLadders(stats) {
   const ladders = stats.fleet.ladders;
-  document.getElementById('ladder-list').innerHTML = ladders.map((l) =>
+  const pulls = (stats.pulls ?? []).map((p) => '<p class="pull">pulling <b>' + esc(p.model) + '</b>: ' + esc(p.status) + (p.total ? ' ' + Math.floor(100 * (p.completed ?? 0) / p.total) + '%' : '') + ' <span class="muted">(its jobs wait)</span></p>').join('');
+  document.getElementById('ladder-list').innerHTML = pulls + ladders.map((l) =>
     '<div class="ladder" data-ladder="' + esc(l.name) + '"><b>' + esc(l.name) + '</b>: <span class="current-model">' + esc(l.current_model) + '</span>'
     + ' <span class="muted">incidents ' + l.incidents.count + (l.incidents.weight === l.incidents.count ? '' : ' (weighing ' + l.incidents.weight + ')') + ' of ' + l.incidents.threshold + (l.cooldown_seconds_left ? ', cooldown ' + l.cooldown_seconds_left + ' s' : '') + '</span>'
     + '<div class="rungs">' + l.models.map((m, i) => '<span class="rung' + (i === l.current_model_index ? ' current' : '') + '">' + esc(m) + '</span>').join('') + '</div>'
