@@ -104,7 +104,9 @@ async function main(): Promise<number> {
     cwd: process.cwd(),
     now: Date.now,
     stdout: (text) => process.stdout.write(text),
-    log: log.child({ component: 'cli' }),
+    // The root logger: commands bind their own component (binding one here as well would
+    // write the key twice on every line of theirs).
+    log,
   };
   try {
     switch (parsed.command) {

@@ -432,8 +432,9 @@ export class Engine {
       // Shutdown cut the load or unload short: nothing went wrong.
       if (signal.aborted) return;
       const kind = classifyFailure(err);
+      this.options.schedulerLog.debug({ err, kind }, 'a load or unload failed');
       this.options.schedulerLog.warn(
-        { err, kind, unload, load },
+        { error: (err as Error).message, kind, unload, load },
         'could not change what Ollama holds',
       );
       if (kind === 'unreachable') this.#ollamaDown = true;
@@ -526,13 +527,19 @@ export class Engine {
     } else {
       after = await store.requeue(job.id, error, kind !== 'unreachable', now());
     }
+    // Expected outcomes (Ollama away, an OOM the job survives, a refusal) are one line at
+    // info or warn, without a stack; the stack is there at debug for whoever digs.
+    log.debug({ err, kind }, "the job's call to Ollama failed");
     if (kind === 'unreachable') {
       this.#ollamaDown = true;
       this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
-      log.warn({ err, backoff_ms: this.#backoffMs }, 'Ollama is unreachable; the job waits');
+      log.info(
+        { error: error.message, backoff_ms: this.#backoffMs },
+        'Ollama is unreachable; the job waits',
+      );
     } else {
-      log.warn(
-        { err, kind, status: after?.status },
+      log[kind === 'rejected' ? 'info' : 'warn'](
+        { error: error.message, kind, status: after?.status },
         `job ${kind === 'rejected' ? 'failed' : 'will run again'}: ${error.message}`,
       );
     }

@@ -76,8 +76,10 @@ export async function reconfigureWorkers(options: {
         });
         outcome.command_output = String(result.stdout).slice(0, 500);
       }
+      // `worker` is bound on the logger already: one key once per line.
+      const { worker: _bound, ...facts } = outcome;
       log.info(
-        { model: options.model, ...outcome },
+        { model: options.model, ...facts },
         `worker ${worker.name} now runs ${options.model}`,
       );
     } catch (err) {

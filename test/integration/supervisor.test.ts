@@ -181,6 +181,17 @@ describe('fleet serve and the admin API', () => {
     server.child.kill('SIGTERM');
     expect(await exited(server.child)).toBe(0);
     expect(server.output()).toContain('"stopped"');
+    // Every log line is JSON with each key once (a child logger binding a key its parent had
+    // would write it twice).
+    for (const line of server
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))) {
+      const keys = [...line.matchAll(/"([a-z_]+)":/g)].map((m) => m[1]);
+      const top = JSON.parse(line) as Record<string, unknown>;
+      expect(keys.filter((k) => k === 'component').length, line).toBeLessThanOrEqual(1);
+      expect(Object.keys(top).length).toBeGreaterThan(0);
+    }
   });
 
   it('a port in use stops start-up with a clear error', async () => {
