@@ -72,11 +72,13 @@ const OPTIONS = {
   status: { type: 'string' },
   limit: { type: 'string' },
   watch: { type: 'boolean', short: 'w' },
+  score: { type: 'string' },
 } as const;
 
 /** Which flags each command takes, besides the common ones. */
 const EXTRA_FLAGS: Partial<Record<CommandName, readonly string[]>> = {
   status: ['watch'],
+  detect: ['score'],
   downgrade: ['reason'],
   upgrade: ['reason'],
   reset: ['reason'],

@@ -4,13 +4,14 @@
  * flagged line: `{"line": N, "kind": "...", "severity": "hard"|"soft", "incident": K}`.
  */
 import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fleetConfigSchema } from '../config/schema.js';
 import { Errors, FleetError } from '../errors.js';
-import { compileDetector, lineTime } from '../watch/detect.js';
+import { compileDetector, type Detector, lineTime } from '../watch/detect.js';
 import { IncidentCollapser } from '../watch/incidents.js';
+import { formatScore, parseExcerpt, scoreExcerpts } from '../watch/score.js';
 import type { ParsedCommand } from './args.js';
 import { type CliEnvironment, loadCliConfig } from './context.js';
 
@@ -30,6 +31,9 @@ export async function detectCommand(
       ? (await loadCliConfig(parsed.flags, cli)).detection
       : fleetConfigSchema.parse({}).detection;
   const detect = compileDetector(detection.patterns);
+  const scoreDir = parsed.options.score as string | undefined;
+  if (scoreDir !== undefined)
+    return scoreCommand(path.resolve(cli.cwd, scoreDir), detect, parsed, cli);
   const collapse = new IncidentCollapser(detection.merge_within, detection.weights);
   const file = parsed.positionals[0];
   let input: NodeJS.ReadableStream = stdin;
@@ -68,5 +72,41 @@ export async function detectCommand(
   }
   if (!parsed.flags.json)
     cli.stdout(`${flagged} lines flagged of ${n}, ${incidents.size} incidents\n`);
+  return 0;
+}
+
+/**
+ * `--score DIR`: the detector against labelled excerpts (*.log in the format of
+ * test/fixtures/ollama-logs/README.md): failures found, false alarms, line precision and
+ * recall, and the files it got wrong.
+ */
+async function scoreCommand(
+  dir: string,
+  detect: Detector,
+  parsed: ParsedCommand,
+  cli: CliEnvironment,
+): Promise<number> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.log')).sort();
+  } catch (err) {
+    throw new FleetError(
+      Errors.FLEET_ERR_USAGE,
+      `--score ${dir}: cannot read it (${(err as NodeJS.ErrnoException).code})`,
+    );
+  }
+  if (names.length === 0) {
+    throw new FleetError(Errors.FLEET_ERR_USAGE, `--score ${dir}: no labelled *.log files in it`);
+  }
+  const excerpts = [];
+  for (const name of names) {
+    try {
+      excerpts.push(parseExcerpt(name, await readFile(path.join(dir, name), 'utf8')));
+    } catch (err) {
+      throw new FleetError(Errors.FLEET_ERR_USAGE, (err as Error).message);
+    }
+  }
+  const score = scoreExcerpts(excerpts, detect);
+  cli.stdout(parsed.flags.json ? `${JSON.stringify(score, null, 2)}\n` : `${formatScore(score)}\n`);
   return 0;
 }

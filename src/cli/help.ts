@@ -118,9 +118,13 @@ Makes sure Ollama (ollama.url) has MODEL, or the ladder's current rung, pulling 
 progress shown. The supervisor does the same by itself at start and after every ladder step.
 `,
   detect: `fleet detect [FILE] [--json] [--config PATH]
+fleet detect --score DIR [--json] [--config PATH]
 
 Runs the VRAM-trouble detector of fleet.yaml over a saved Ollama log (FILE, or stdin) and
 prints the lines it flags; --json gives {"line", "kind", "severity", "incident"} per line.
+--score DIR scores the detector on labelled excerpts (*.log files whose lines start with F,
+P or . and a tab; see test/fixtures/ollama-logs/README.md): VRAM failures found, healthy
+excerpts flagged, line precision and recall, and the files it got wrong.
 `,
 });
 

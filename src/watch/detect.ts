@@ -52,6 +52,55 @@ export function compileDetector(patterns: readonly PatternConfig[]): Detector {
   };
 }
 
+/**
+ * The consequences of a VRAM failure, printed in the lines after it: the load or context
+ * creation that gave up, the CUDA abort block's location lines, the runner's termination.
+ * Marked as part of the failure when they follow one closely; never on their own (a runner
+ * can end for other reasons). Stack frames, goroutine dumps and request lines are not here.
+ */
+const CHAIN: readonly RegExp[] = [
+  /llama runner (process has )?terminated/i,
+  /llama-server (process has )?terminated/i,
+  /error loading model/i,
+  /failed to load model/i,
+  /current device: \d+/,
+  /ggml-cuda\.cu:\d+: CUDA error/,
+  /CUDA error$/,
+  /llama_(new_context_with_model|init_from_model): failed/,
+  /failed to (create|initialize) (the )?(llama )?context/i,
+  /ggml_gallocr_(reserve_n|alloc_graph|needs_realloc).*fail/,
+  /alloc_tensor_range: failed/,
+  /failed to allocate (compute|the) (pp |tg )?buffers?/i,
+  /error="(llama runner|llama-server|model runner)/,
+  /msg="error loading llama server"/,
+  /do_load_model.*fail|llama_load_model_from_file: failed/i,
+];
+/** How many lines after a failure its consequences may come. */
+const CHAIN_LINES = 25;
+
+/**
+ * Marks a log's lines in order: what the detector flags, and the chain of consequences that
+ * follows a failure (see CHAIN). One marker per log: it remembers where the last failure was.
+ */
+export class LineMarker {
+  #sinceFailure = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly detect: Detector) {}
+
+  mark(line: string): { kind: string; severity: Severity; chained: boolean } | undefined {
+    const found = this.detect(line);
+    if (found?.type === 'incident') {
+      if (found.severity === 'hard') this.#sinceFailure = 0;
+      return { kind: found.kind, severity: found.severity, chained: false };
+    }
+    this.#sinceFailure += 1;
+    if (this.#sinceFailure <= CHAIN_LINES && CHAIN.some((re) => re.test(line))) {
+      return { kind: 'failure_chain', severity: 'hard', chained: true };
+    }
+    return undefined;
+  }
+}
+
 function substringTest(match: string): (line: string) => boolean {
   const needle = match.toLowerCase();
   return (line) => line.toLowerCase().includes(needle);

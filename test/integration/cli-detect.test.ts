@@ -57,4 +57,26 @@ describe('fleet detect', () => {
   it('reads stdin when no file is given, and says when the file cannot be read', async () => {
     expect((await runFleet(['detect', '/nonexistent/log'])).code).toBe(2);
   });
+
+  it('--score DIR scores the detector on labelled excerpts, and names the files it got wrong', async () => {
+    const dir = await tempDir();
+    const header = '# source: https://github.com/ollama/ollama/issues/1\n# kind: vram-failure\n';
+    await writeFile(
+      path.join(dir, '1-oom.log'),
+      `${header}.\ttime=2025-01-01T00:00:00Z level=INFO source=server.go:1 msg="starting"\nF\tggml_backend_cuda_buffer_type_alloc_buffer: allocating 2048.00 MiB on device 0: cudaMalloc failed: out of memory\nF\tllama_model_load: error loading model: unable to allocate CUDA0 buffer\nF\ttime=2025-01-01T00:00:01Z level=ERROR source=server.go:1 msg="llama runner terminated" error="exit status 2"\n.\t[GIN] 2025/01/01 - 00:00:01 | 500 |  1.2s |  127.0.0.1 | POST     "/api/generate"\n`,
+    );
+    await writeFile(
+      path.join(dir, '2-missed.log'),
+      '# source: https://github.com/ollama/ollama/issues/2\n# kind: vram-failure\nF\tsome wording no pattern knows\n',
+    );
+    const result = await runFleet(['detect', '--score', dir]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('VRAM failures found 1 of 2; healthy excerpts flagged 0 of 0');
+    expect(result.stdout).toContain('lines: precision 1.000, recall 0.750');
+    expect(result.stdout).toMatch(/2-missed\.log\s+vram-failure\s+MISSED/);
+    await writeFile(path.join(dir, '3-bad.log'), 'X\tno label\n');
+    const bad = await runFleet(['detect', '--score', dir]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('3-bad.log:1: expected "F", "P" or "." then a tab');
+  });
 });
