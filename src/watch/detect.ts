@@ -75,30 +75,39 @@ const CHAIN: readonly RegExp[] = [
   /msg="error loading llama server"/,
   /do_load_model.*fail|llama_load_model_from_file: failed/i,
 ];
-/** How many lines after a failure its consequences may come. */
-const CHAIN_LINES = 25;
+/** How many lines after a failure its consequences may come, and before it its first signs. */
+const CHAIN_AFTER = 25;
+const CHAIN_BEFORE = 3;
+
+export interface LineMark {
+  kind: string;
+  severity: Severity;
+  /** Marked as part of a failure next to it, not for itself. */
+  chained: boolean;
+}
 
 /**
- * Marks a log's lines in order: what the detector flags, and the chain of consequences that
- * follows a failure (see CHAIN). One marker per log: it remembers where the last failure was.
+ * Marks a log's lines: what the detector flags, and the chain around each failure (see
+ * CHAIN): its consequences in the lines after it, and the location line a CUDA abort block
+ * prints just before the error itself.
  */
-export class LineMarker {
-  #sinceFailure = Number.POSITIVE_INFINITY;
-
-  constructor(private readonly detect: Detector) {}
-
-  mark(line: string): { kind: string; severity: Severity; chained: boolean } | undefined {
-    const found = this.detect(line);
-    if (found?.type === 'incident') {
-      if (found.severity === 'hard') this.#sinceFailure = 0;
-      return { kind: found.kind, severity: found.severity, chained: false };
+export function markLog(detect: Detector, lines: readonly string[]): (LineMark | undefined)[] {
+  const marks: (LineMark | undefined)[] = lines.map((line) => {
+    const found = detect(line);
+    return found?.type === 'incident'
+      ? { kind: found.kind, severity: found.severity, chained: false }
+      : undefined;
+  });
+  const failures = marks.flatMap((m, i) => (m?.severity === 'hard' && !m.chained ? [i] : []));
+  for (const at of failures) {
+    const from = Math.max(0, at - CHAIN_BEFORE);
+    const to = Math.min(lines.length - 1, at + CHAIN_AFTER);
+    for (let i = from; i <= to; i++) {
+      if (marks[i] === undefined && CHAIN.some((re) => re.test(lines[i] as string)))
+        marks[i] = { kind: 'failure_chain', severity: 'hard', chained: true };
     }
-    this.#sinceFailure += 1;
-    if (this.#sinceFailure <= CHAIN_LINES && CHAIN.some((re) => re.test(line))) {
-      return { kind: 'failure_chain', severity: 'hard', chained: true };
-    }
-    return undefined;
   }
+  return marks;
 }
 
 function substringTest(match: string): (line: string) => boolean {

@@ -4,7 +4,7 @@
  * lines the detector marks out, and the score: per file (a failure found or missed, a healthy
  * excerpt flagged) and per line (precision and recall of the marked lines). Pure.
  */
-import { type Detector, LineMarker } from './detect.js';
+import { type Detector, markLog } from './detect.js';
 
 export type Label = 'F' | 'P' | '.';
 
@@ -65,14 +65,17 @@ export interface Score {
 
 export function scoreExcerpts(excerpts: readonly LabelledExcerpt[], detect: Detector): Score {
   const files = excerpts.map((excerpt): FileScore => {
-    const marker = new LineMarker(detect);
+    const marks = markLog(
+      detect,
+      excerpt.lines.map((l) => l.text),
+    );
     let tp = 0;
     let fp = 0;
     let fn = 0;
     let foundFailure = false;
     let flagged = false;
-    for (const { label, text } of excerpt.lines) {
-      const mark = marker.mark(text);
+    for (const [i, { label }] of excerpt.lines.entries()) {
+      const mark = marks[i];
       const truth = label !== '.';
       if (mark) {
         flagged = true;
