@@ -92,10 +92,46 @@ export const DEFAULT_PATTERNS: readonly PatternEntry[] = [
     severity: 'soft',
     enabled: true,
   },
+  // About system RAM, not VRAM (`total`, `free`, `swap` are the host's): off, or a host
+  // short of RAM would step the ladder. Corpus: b-018-model-requires-more-system-memory.log.
   {
     match: 'model request too large for system',
     kind: 'model_too_large',
     severity: 'soft',
+    enabled: false,
+  },
+  // Early 2024 builds (0.1.1x): llama.cpp's CUDA_CHECK printed the error number and the
+  // source line. Corpus: a-009-docker-0117-cuda-error-2-llama-go.log.
+  {
+    regex: 'CUDA error \\d+ at .*: out of memory|ggml-cuda\\.cu:\\d+: out of memory',
+    kind: 'cuda_oom',
+    severity: 'hard',
     enabled: true,
   },
+  // Apple silicon: Metal's command buffer ran out of GPU memory.
+  // Corpus: a-016-macos-metal-insufficient-memory-decode.log.
+  {
+    match: 'kIOGPUCommandBufferCallbackErrorOutOfMemory',
+    kind: 'metal_oom',
+    severity: 'hard',
+    enabled: true,
+  },
+  // The estimator finding no room for a single layer (DEBUG level): pressure, not a failure;
+  // the model then runs on the CPU. Corpus: a-017-debug-insufficient-vram-any-layers.log.
+  {
+    match: 'insufficient VRAM to load any model layers',
+    kind: 'no_vram_for_layers',
+    severity: 'soft',
+    enabled: true,
+  },
+  {
+    match: 'gpu has too little memory to allocate any layers',
+    kind: 'no_vram_for_layers',
+    severity: 'soft',
+    enabled: true,
+  },
+  // AMD: ROCm builds print the same abort block with ROCm's words.
+  // Corpus: b-016-rocm-oom-abort-gpt-oss.log.
+  { match: 'ROCm error: out of memory', kind: 'rocm_oom', severity: 'hard', enabled: true },
+  { match: 'hipMalloc failed: out of memory', kind: 'rocm_oom', severity: 'hard', enabled: true },
 ];

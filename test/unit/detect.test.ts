@@ -48,11 +48,12 @@ describe('the VRAM detector on real Ollama lines', () => {
         'time=2026-08-21T09:20:44.377Z level=DEBUG source=sched.go:1492 msg="gpu VRAM usage didn\'t recover within timeout" seconds=5.001872 free_before="1.2 GiB" free_now="1.3 GiB"',
       ),
     ).toBe('soft:vram_not_recovered');
+    // About the host's RAM, not VRAM (a real log: test/fixtures/ollama-logs/b-018): no trouble.
     expect(
       kindOf(
         'time=2025-07-30T11:03:01.004Z level=WARN source=server.go:170 msg="model request too large for system" requested="7.3 GiB" available=6442450944',
-      ),
-    ).toBe('soft:model_too_large');
+      ) ?? 'nothing',
+    ).not.toMatch(/^(soft|hard):/);
   });
 
   it('recognises healthy lines', () => {
