@@ -17,6 +17,7 @@ import { Engine } from './engine/engine.js';
 import { Errors, FleetError } from './errors.js';
 import { writeFileAtomic } from './files/atomic.js';
 import { localFleetControl } from './fleet/control.js';
+import { SerialEffects } from './fleet/effects.js';
 import {
   currentModel,
   type Incident,
@@ -24,6 +25,7 @@ import {
   type LadderState,
 } from './fleet/ladder.js';
 import { LadderStore } from './fleet/ladder-store.js';
+import { healthProblems, incidentLadders, telemetryIncidents } from './fleet/policy.js';
 import { ModelPulls } from './fleet/pulls.js';
 import { startLadderSchedules } from './fleet/schedule.js';
 import { VramHistory } from './gpu/history.js';
@@ -32,7 +34,6 @@ import { dockerExecRunner, NvidiaSmiReader } from './gpu/nvidia-smi.js';
 import type { Logger } from './log.js';
 import { FleetMetrics } from './metrics/metrics.js';
 import { OllamaClient } from './ollama/client.js';
-import { sameModel } from './ollama/names.js';
 import { guardDisk } from './queue/disk-guard.js';
 import { JobEvents } from './queue/events.js';
 import { SqliteJobStore } from './queue/sqlite-store.js';
@@ -164,6 +165,7 @@ export async function startSupervisor(options: {
     timeout: config.ollama.timeouts.connect,
   });
   const pulls = new ModelPulls(ollama, fleetLog, PULL_TIMEOUT_MS);
+  const effects = new SerialEffects(fleetLog, (effect) => countBackgroundFailure(effect));
   const vramTotal =
     config.gpu.vram_total_mib === undefined ? undefined : config.gpu.vram_total_mib * 2 ** 20;
   const registryLog = log.child({ component: 'registry' });
@@ -246,13 +248,10 @@ export async function startSupervisor(options: {
   });
   const engineDone = engine.run(stop.signal);
 
-  /** An incident counts on the ladders whose current rung is its model, else the first. */
+  /** An incident counts on the ladders the policy names (fleet/policy.ts). */
   async function countIncident(model: string | undefined, incident: Incident): Promise<void> {
     const snapshot = await ladders.read();
-    const named =
-      model === undefined ? [] : snapshot.ladders.filter((l) => sameModel(currentModel(l), model));
-    const targets = named.length > 0 ? named : snapshot.ladders.slice(0, 1);
-    for (const ladder of targets) {
+    for (const ladder of incidentLadders(snapshot.ladders, model)) {
       metrics.incident(ladder.name, incident.kind, incident.severity);
       const outcome = await ladders.apply(ladder.name, { type: 'incident', incident });
       fleetLog.warn(
@@ -274,13 +273,14 @@ export async function startSupervisor(options: {
       `ladder ${ladder}: ${t.from} -> ${t.to} (${t.source}${t.reason ? `: ${t.reason}` : ''})`,
     );
     metrics.transition(ladder, t.to_index > t.from_index ? 'down' : 'up', t.source);
-    background.run(`carry out ladder ${ladder}'s step`, async () => {
+    // One move's effects after the other's: two quick steps never race on a worker's config.
+    effects.enqueue(`carry out ladder ${ladder}'s step to ${t.to}`, async (signal) => {
       const call = {
-        signal: stop.signal,
+        signal,
         firstByteTimeoutMs: config.ollama.timeouts.load,
         idleTimeoutMs: config.ollama.timeouts.load,
       };
-      await pulls.ensure(t.to, stop.signal);
+      await pulls.ensure(t.to, signal);
       await ollama.call('/api/generate', { model: t.from, keep_alive: 0 }, call).catch(() => {});
       await reconfigureWorkers({
         workers: config.workers,
@@ -355,32 +355,28 @@ export async function startSupervisor(options: {
   // Ladders with downgrade.on_telemetry: when the card can no longer hold the current rung
   // (other processes took the room), that counts toward the threshold before any OOM does.
   const telemetryNoted = new Map<string, number>();
+  const telemetryWatched = new Set(
+    config.ladders.filter((l) => l.downgrade.on_telemetry).map((l) => l.name),
+  );
   monitor.subscribe((snapshot) => {
     if (!snapshot.telemetry.available) return;
     const usable =
       (snapshot.totals.total ?? 0) - snapshot.gpus.reduce((sum, g) => sum + (g.external ?? 0), 0);
     background.run('weigh telemetry against the ladders', async () => {
-      const state = await ladders.read();
-      for (const ladder of state.ladders) {
-        const policy = config.ladders.find((l) => l.name === ladder.name);
-        if (!policy?.downgrade.on_telemetry) continue;
-        const model = currentModel(ladder);
-        const need = registry.estimate(model).bytes;
-        if (need === undefined || need <= usable) continue;
-        const last = telemetryNoted.get(ladder.name) ?? 0;
-        if (snapshot.at - last < TELEMETRY_INCIDENT_EVERY_MS) continue;
-        telemetryNoted.set(ladder.name, snapshot.at);
-        const outcome = await ladders.apply(ladder.name, {
-          type: 'incident',
-          incident: {
-            at: snapshot.at,
-            kind: 'telemetry_no_fit',
-            severity: 'soft',
-            weight: config.detection.weights.soft,
-            evidence: `${model} needs about ${Math.round(need / 2 ** 20)} MiB; the GPU has ${Math.round(usable / 2 ** 20)} MiB left beside other processes`,
-          },
-        });
-        fleetLog.warn({ ladder: ladder.name, transition: outcome.transition }, outcome.message);
+      const found = telemetryIncidents({
+        at: snapshot.at,
+        usable,
+        ladders: (await ladders.read()).ladders,
+        watched: telemetryWatched,
+        estimate: (model) => registry.estimate(model).bytes,
+        lastNoted: telemetryNoted,
+        everyMs: TELEMETRY_INCIDENT_EVERY_MS,
+        weight: config.detection.weights.soft,
+      });
+      for (const { ladder, incident } of found) {
+        telemetryNoted.set(ladder, incident.at);
+        const outcome = await ladders.apply(ladder, { type: 'incident', incident });
+        fleetLog.warn({ ladder, transition: outcome.transition }, outcome.message);
       }
     });
   });
@@ -419,16 +415,12 @@ export async function startSupervisor(options: {
       resolve: async (model) => aliasResolver(await currentLadders())(model),
       unloadWhenIdle: (model) => engine.unloadWhenIdle(model),
     },
-    problems: () => {
-      const snapshot = monitor.current();
-      const open = exposure.kind === 'open' ? [`security: ${exposure.warning}`] : [];
-      const problems =
-        snapshot && !snapshot.ollama.reachable ? [`Ollama: ${snapshot.ollama.error}`] : [];
-      const watch = watcher.status();
-      if (watch.state !== 'following')
-        problems.push(`log watcher: ${watch.problem ?? watch.state}`);
-      return [...open, ...problems];
-    },
+    problems: () =>
+      healthProblems({
+        ollama: monitor.current()?.ollama,
+        watch: watcher.status(),
+        security: exposure.kind === 'open' ? exposure.warning : undefined,
+      }),
     stats: {
       store,
       ollama,
@@ -477,6 +469,7 @@ export async function startSupervisor(options: {
           ['engine', () => engineDone],
           ['monitor', () => monitorDone],
           ['watcher', () => watcherDone],
+          ['ladder effects', () => effects.close()],
           ['background', () => background.settle()],
           ['clients', async () => events.closeAll()],
           ['api', () => app.close()],
