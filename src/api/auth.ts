@@ -15,8 +15,18 @@ const MODEL_ROUTES = new Set(['/api/pull', '/api/delete', '/api/copy', '/api/cre
 /** Query parameters that would carry a credential. */
 export const SECRET_PARAMS = ['token', 'access_token', 'api_key', 'apikey', 'key'];
 
+/**
+ * The route a request matched, as registered (`/api/fleet/:ladder/:action`): what decides
+ * who may call it. Never the raw URL: the router decodes `%70ull` to `pull`, a check on the
+ * raw text would not.
+ */
+function routeOf(request: FastifyRequest): string | undefined {
+  return request.routeOptions.url;
+}
+
 export function isAdminRoute(request: FastifyRequest): boolean {
-  const route = request.url.split('?')[0] as string;
+  const route = routeOf(request);
+  if (route === undefined) return false;
   if (MODEL_ROUTES.has(route)) return true;
   return request.method !== 'GET' && route.startsWith('/api/fleet/');
 }
@@ -24,10 +34,13 @@ export function isAdminRoute(request: FastifyRequest): boolean {
 export function installAuth(
   app: FastifyInstance,
   tokens: { token: string | undefined; adminToken?: string | undefined },
+  /** Listening on loopback only: with no token, this machine's own pages and names only. */
+  loopbackOnly = false,
 ): void {
   app.addHook('onRequest', async (request) => {
-    const query = new URLSearchParams(request.url.split('?')[1] ?? '');
-    if (SECRET_PARAMS.some((p) => query.has(p))) {
+    const query = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1));
+    const names = new Set([...query.keys()].map((k) => k.toLowerCase()));
+    if (request.url.includes('?') && SECRET_PARAMS.some((p) => names.has(p))) {
       throw new FleetError(
         Errors.FLEET_ERR_VALIDATION,
         'a token in the URL is refused (logs and proxies keep URLs): send `Authorization: Bearer <token>`',
@@ -35,12 +48,14 @@ export function installAuth(
     }
   });
   const { token, adminToken } = tokens;
-  if (token === undefined && adminToken === undefined) return;
+  if (token === undefined && adminToken === undefined) {
+    if (loopbackOnly) refuseOtherSites(app);
+    return;
+  }
   const user = token === undefined ? undefined : digest(token);
   const admin = adminToken === undefined ? undefined : digest(adminToken);
   app.addHook('onRequest', async (request) => {
-    const route = request.url.split('?')[0] as string;
-    if (OPEN_ROUTES.has(route)) return;
+    if (OPEN_ROUTES.has(routeOf(request) ?? '')) return;
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
     const given = match ? digest(match[1] as string) : undefined;
@@ -65,4 +80,44 @@ export function installAuth(
 /** Hashing first makes both sides the same length, which timingSafeEqual requires. */
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
+}
+
+/**
+ * With no token (a supervisor on loopback), the browser is the way in for others: a web page
+ * the operator visits could send requests to 127.0.0.1 (any content type is read as JSON),
+ * and DNS rebinding could read the answers. As Ollama does, requests from another site's page
+ * (an `Origin` that is not this machine) and requests for another host name are refused.
+ */
+function refuseOtherSites(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request) => {
+    const origin = request.headers.origin;
+    if (origin !== undefined && origin !== 'null' && !isLocalHost(hostOf(origin))) {
+      throw new FleetError(
+        Errors.FLEET_ERR_FORBIDDEN,
+        `requests from web pages of ${origin} are refused: this supervisor has no api.token`,
+      );
+    }
+    const host = request.headers.host;
+    if (host !== undefined && !isLocalHost(host.replace(/:\d+$/, ''))) {
+      throw new FleetError(
+        Errors.FLEET_ERR_FORBIDDEN,
+        `requests for host ${host} are refused: this supervisor has no api.token and answers for this machine only`,
+      );
+    }
+  });
+}
+
+function hostOf(origin: string): string {
+  try {
+    return new URL(origin).hostname;
+  } catch {
+    return origin;
+  }
+}
+
+function isLocalHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    bare === 'localhost' || bare === '::1' || bare.startsWith('127.') || bare.endsWith('.localhost')
+  );
 }

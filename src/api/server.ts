@@ -147,7 +147,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   });
   const routes = routeTable(app);
   installErrorHandler(app, routes);
-  installAuth(app, { token: options.token, adminToken: options.adminToken });
+  installAuth(app, { token: options.token, adminToken: options.adminToken }, options.loopbackOnly);
   healthRoutes(app, {
     version: options.version,
     startedAt: Date.now(),

@@ -1,4 +1,5 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exited, json, runFleet, startServe } from '../helpers/cli.js';
@@ -149,6 +150,29 @@ describe('fleet serve and the admin API', () => {
     expect(server.output()).not.toContain('wrong-guess');
   });
 
+  it('with no token on loopback, pages of other sites and other host names are refused', async () => {
+    const { url } = await serve();
+    const fromSite = await fetch(`${url}/api/fleet/main/downgrade`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'text/plain' },
+      body: '{}',
+    });
+    expect(fromSite.status).toBe(403);
+    expect((await json(fromSite)).error.message).toContain('https://evil.example');
+    // fetch will not send another Host: a raw request, as a rebound browser would.
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(`${url}/api/jobs`, { headers: { host: 'evil.example' } }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      });
+      request.on('error', reject);
+      request.end();
+    });
+    expect(rebound).toBe(403);
+    const own = await fetch(`${url}/api/fleet`, { headers: { origin: url } });
+    expect(own.status).toBe(200);
+  });
+
   it('with an admin token, ladder moves need it; the user token still reads', async () => {
     const dir = await tempDir();
     const port = await freePort();
@@ -171,6 +195,9 @@ describe('fleet serve and the admin API', () => {
     expect((await json(refused)).error.message).toContain('api.admin_token');
     expect((await as('admin-t', 'POST', '/api/fleet/main/downgrade')).status).toBe(200);
     expect((await as('admin-t')).status).toBe(200);
+    // The route decides, not the raw URL: an encoded path is the same route.
+    expect((await as('user-t', 'POST', '/api/%66leet/main/downgrade')).status).toBe(403);
+    expect((await as('user-t', 'POST', '/api/%70ull')).status).toBe(403);
     // The CLI's ladder commands send the admin token.
     expect((await runFleet(['downgrade', '--config', config])).code).toBe(0);
     expect((await state(dir)).current_model).toBe('tinyllama:1.1b');
