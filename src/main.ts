@@ -60,8 +60,11 @@ async function main(): Promise<number> {
     // A fault nobody caught is logged and ends the process through the normal shutdown
     // (jobs requeued, files closed), never silently and never half-way.
     const fatal = (kind: string) => (err: unknown) => {
-      crashed = true;
       reportFatal(kind, err);
+      // The first fault starts the normal shutdown; later ones (often its echoes) must not
+      // become the second signal that forces the exit half-way through requeueing.
+      if (crashed) return;
+      crashed = true;
       signals.deliver('SIGTERM');
     };
     process.on('unhandledRejection', fatal('unhandled rejection'));

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { connectSupervisor } from '../api/admin-client.js';
-import { type FleetConfig, loadConfig } from '../config/load.js';
+import { AUTO_TOKEN, type FleetConfig, loadConfig } from '../config/load.js';
 import { type FleetControl, localFleetControl } from '../fleet/control.js';
 import { LadderStore } from '../fleet/ladder-store.js';
 import type { Logger } from '../log.js';
@@ -74,28 +74,27 @@ export async function openFleetControl(
 
 /**
  * Where the supervisor a command talks to is, and its token: `--url`/`--token` win, then
- * `FLEET_URL`/`FLEET_API_TOKEN` (empty counts as unset), then fleet.yaml's `api` section (a
- * wildcard listen address means this machine); with no fleet.yaml, localhost:5001.
+ * `FLEET_URL`/`FLEET_API_TOKEN` (empty, or the image's `auto`, counts as unset), then
+ * fleet.yaml's `api` section (a wildcard listen address means this machine); with no
+ * fleet.yaml, localhost:5001. fleet.yaml's token goes only to fleet.yaml's own address, never
+ * to another URL named by a flag or the environment; jobs need the user token, not the admin.
  */
 export async function supervisorAddress(
   parsed: { options: Record<string, unknown>; flags: CommonFlags },
   cli: CliEnvironment,
 ): Promise<{ url: string; token: string | undefined }> {
-  const set = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
-  const flagUrl = set(parsed.options.url);
-  const flagToken = set(parsed.options.token);
-  const envUrl = set(cli.env.FLEET_URL);
-  const envToken = set(cli.env.FLEET_API_TOKEN);
-  let fileUrl: string | undefined;
-  let fileToken: string | undefined;
-  if (!(flagUrl && flagToken) && existsSync(path.resolve(cli.cwd, parsed.flags.config))) {
-    const config = await loadCliConfig(parsed.flags, cli);
-    fileUrl = `http://${connectHost(config.api.host)}:${config.api.port}`;
-    fileToken = config.api.admin_token ?? config.api.token;
+  const set = (value: unknown) =>
+    typeof value === 'string' && value !== '' && value !== AUTO_TOKEN ? value : undefined;
+  const given = set(parsed.options.url) ?? set(cli.env.FLEET_URL);
+  const givenToken = set(parsed.options.token) ?? set(cli.env.FLEET_API_TOKEN);
+  if (given !== undefined) return { url: given, token: givenToken };
+  if (!existsSync(path.resolve(cli.cwd, parsed.flags.config))) {
+    return { url: 'http://localhost:5001', token: givenToken };
   }
+  const config = await loadCliConfig(parsed.flags, cli);
   return {
-    url: flagUrl ?? envUrl ?? fileUrl ?? 'http://localhost:5001',
-    token: flagToken ?? envToken ?? fileToken,
+    url: `http://${connectHost(config.api.host)}:${config.api.port}`,
+    token: givenToken ?? config.api.token ?? config.api.admin_token,
   };
 }
 

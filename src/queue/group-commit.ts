@@ -27,12 +27,28 @@ export class GroupCommit {
 
   /** A batch: all in one transaction, or none (the queue bound applies to the whole batch). */
   async batch(jobs: readonly NewJob[]): Promise<{ job: Job; position: number | undefined }[]> {
-    const saved = await this.store.submit(jobs, this.now(), this.maxSize);
-    const places = await this.store.positions(
-      saved.map((j) => j.id),
-      this.now(),
+    const at = this.now();
+    const saved = await this.store.submit(jobs, at, this.maxSize);
+    return this.#announce(saved, at);
+  }
+
+  /**
+   * After the commit nothing may fail the submit (the jobs exist): a place that cannot be
+   * read is unknown, not an error. A job given back for a repeated idempotency key is not
+   * announced again (it may be running already).
+   */
+  async #announce(saved: Job[], at: number): Promise<{ job: Job; position: number | undefined }[]> {
+    const places = await this.store
+      .positions(
+        saved.map((j) => j.id),
+        at,
+      )
+      .catch(() => new Map<string, number>());
+    return saved.map((job) =>
+      job.submitted_at === at
+        ? this.#queued(job, places.get(job.id))
+        : { job, position: places.get(job.id) },
     );
-    return saved.map((job) => this.#queued(job, places.get(job.id)));
   }
 
   submit(job: NewJob): Promise<{ job: Job; position: number | undefined }> {
@@ -67,7 +83,11 @@ export class GroupCommit {
   }
 
   #queued(job: Job, position: number | undefined): { job: Job; position: number | undefined } {
-    this.events.publish(job.id, { type: 'queued', job, position });
+    try {
+      this.events.publish(job.id, { type: 'queued', job, position });
+    } catch {
+      // A follower that failed does not undo the submit: the job is stored, and it is said.
+    }
     return { job, position };
   }
 }
