@@ -188,6 +188,14 @@ function countIncident(
   policy: LadderPolicy,
   now: number,
 ): LadderOutcome {
+  // Read late (a log replayed after a restart): trouble older than the window says nothing now.
+  if (incident.at < now - policy.window) {
+    return {
+      state,
+      transition: null,
+      message: `incident ${incident.kind} not counted: it is older than ladder ${state.name}'s window`,
+    };
+  }
   if (state.probation && now < state.probation.until && incident.severity === 'hard') {
     const backoff = state.upgrade_hold
       ? Math.min(MAX_HOLD_MS, state.upgrade_hold.backoff_ms * 2)

@@ -8,6 +8,7 @@
  */
 import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../files/atomic.js';
 import type { Logger } from '../log.js';
@@ -32,10 +33,16 @@ interface Position {
 /** The most read in one go, so a huge backlog is taken in steps. */
 const CHUNK = 1024 * 1024;
 
+/** The place is written at most this often (an fsync each time). */
+const SAVE_EVERY_MS = 2_000;
+
 export class FileFollower {
   #status: FollowerStatus = { state: 'starting', lines: 0 };
   #position: Position | undefined;
+  /** The start of a line not yet ended, and the decoder of a character cut between reads. */
   #partial = '';
+  #decoder = new StringDecoder('utf8');
+  #savedAt = 0;
 
   constructor(private readonly options: FileFollowerOptions) {}
 
@@ -58,6 +65,7 @@ export class FileFollower {
         break;
       }
     }
+    await this.#savePosition();
     this.#status = { ...this.#status, state: 'stopped' };
   }
 
@@ -82,7 +90,10 @@ export class FileFollower {
     else if (info.size < known.offset)
       offset = 0; // truncated: read again from the start
     else offset = known.offset;
-    if (!known || known.ino !== info.ino || offset !== known.offset) this.#partial = '';
+    if (!known || known.ino !== info.ino || offset !== known.offset) {
+      this.#partial = '';
+      this.#decoder = new StringDecoder('utf8');
+    }
     if (this.#status.state !== 'following') {
       this.options.log.info({ file }, `following Ollama's log in ${file}`);
       this.#status = { state: 'following', lines: this.#status.lines };
@@ -96,7 +107,7 @@ export class FileFollower {
           const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
           if (bytesRead === 0) break;
           offset += bytesRead;
-          this.#take(buffer.subarray(0, bytesRead).toString('utf8'));
+          this.#take(this.#decoder.write(buffer.subarray(0, bytesRead)));
           moved = true;
         }
       } finally {
@@ -104,7 +115,7 @@ export class FileFollower {
       }
     }
     this.#position = { file, ino: Number(info.ino), offset };
-    if (moved) await this.#savePosition();
+    if (moved && Date.now() - this.#savedAt >= SAVE_EVERY_MS) await this.#savePosition();
   }
 
   #take(text: string): void {
@@ -141,7 +152,11 @@ export class FileFollower {
   async #savePosition(): Promise<void> {
     const at = this.#position;
     if (!at) return;
-    const saved = { ...at, file: path.resolve(at.file) };
+    this.#savedAt = Date.now();
+    // The place of the first byte not yet delivered: a line cut by the read is read again
+    // whole after a restart, not as a tail of its own.
+    const pending = Buffer.byteLength(this.#partial);
+    const saved = { ...at, offset: at.offset - pending, file: path.resolve(at.file) };
     await writeFileAtomic(this.options.positionFile, `${JSON.stringify(saved)}\n`).catch((err) =>
       this.options.log.warn(
         { err },

@@ -32,6 +32,7 @@ export class JournaldFollower {
   #status: FollowerStatus = { state: 'starting', lines: 0 };
   #cursor: string | undefined;
   #savedAt = 0;
+  #saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: JournaldFollowerOptions) {}
 
@@ -60,7 +61,8 @@ export class JournaldFollower {
   /** Runs journalctl until it ends; returns why it ended. */
   async #follow(signal: AbortSignal): Promise<string> {
     const { unit } = this.options;
-    const args = ['-u', unit, '-f', '-o', 'json', '--no-pager'];
+    // --all: without it journalctl gives long messages (over 4 KiB) as null.
+    const args = ['-u', unit, '-f', '-o', 'json', '--all', '--no-pager'];
     // After the last entry read; the first run starts at the end (old trouble is history).
     args.push(...(this.#cursor ? ['--after-cursor', this.#cursor] : ['-n', '0']));
     const child = execa(this.options.command ?? 'journalctl', args, {
@@ -99,9 +101,15 @@ export class JournaldFollower {
       ? Buffer.from(entry.MESSAGE as number[]).toString('utf8')
       : entry.MESSAGE;
     if (typeof message !== 'string' || message === '') return;
-    this.#status = { ...this.#status, lines: this.#status.lines + 1 };
-    for (const line of message.split('\n'))
-      if (line !== '') this.options.onLine({ stream: 'stderr', ts: '', text: line });
+    // When it was written (microseconds since the epoch), not when it is read: entries
+    // read after a restart keep their own time, so old trouble is not counted as new.
+    const micros = Number(entry.__REALTIME_TIMESTAMP);
+    const ts = Number.isFinite(micros) && micros > 0 ? new Date(micros / 1000).toISOString() : '';
+    for (const line of message.split('\n')) {
+      if (line === '') continue;
+      this.#status = { ...this.#status, lines: this.#status.lines + 1 };
+      this.options.onLine({ stream: 'stderr', ts, text: line });
+    }
     if (Date.now() - this.#savedAt > SAVE_EVERY_MS) void this.#saveCursor();
   }
 
@@ -131,13 +139,19 @@ export class JournaldFollower {
     return undefined;
   }
 
-  /** Keeps the cursor; a failure only means a restart may read a few lines again. */
-  async #saveCursor(): Promise<void> {
-    if (this.#cursor === undefined) return;
+  /**
+   * Keeps the cursor, one write after the other (an older cursor never lands last); a failure
+   * only means a restart may read a few entries again.
+   */
+  #saveCursor(): Promise<void> {
     this.#savedAt = Date.now();
-    const content = `${JSON.stringify({ unit: this.options.unit, cursor: this.#cursor })}\n`;
-    await writeFileAtomic(this.options.cursorFile, content).catch((err: Error) =>
-      this.options.log.warn({ err }, 'could not keep the journal cursor'),
-    );
+    this.#saving = this.#saving.then(async () => {
+      if (this.#cursor === undefined) return;
+      const content = `${JSON.stringify({ unit: this.options.unit, cursor: this.#cursor })}\n`;
+      await writeFileAtomic(this.options.cursorFile, content).catch((err: Error) =>
+        this.options.log.warn({ err }, 'could not keep the journal cursor'),
+      );
+    });
+    return this.#saving;
   }
 }

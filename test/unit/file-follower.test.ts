@@ -85,6 +85,23 @@ describe('following a log file', () => {
     await second.stop();
   });
 
+  it('a line cut by a restart is read whole afterwards, multi-byte text too', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'ollama.log');
+    const position = path.join(dir, 'pos.json');
+    await writeFile(file, '');
+    const first = await follow(file, position);
+    await appendFile(file, 'CUDA error: out of mém');
+    await new Promise((r) => setTimeout(r, 100));
+    await first.stop();
+    expect(first.lines).toEqual([]);
+    await appendFile(file, 'oire\n');
+    const second = await follow(file, position);
+    await second.until(() => second.lines.length === 1);
+    expect(second.lines).toEqual(['CUDA error: out of mémoire']);
+    await second.stop();
+  });
+
   it('a missing file is waited for, said once, and read from its start once it appears', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'later.log');

@@ -152,6 +152,14 @@ describe('one event is one incident, whichever sources saw it', () => {
   });
 });
 
+describe('incidents read late', () => {
+  it('does not count an incident older than the window (a log replayed after a restart)', () => {
+    const late = step(fresh(), oom(T0 - 11 * 60_000), T0);
+    expect(late.state.incidents).toHaveLength(0);
+    expect(late.message).toContain('older than');
+  });
+});
+
 describe('incidents and policy', () => {
   it('downgrades after 3 incidents within the window', () => {
     let state = fresh();
