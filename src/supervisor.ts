@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { exposureOf } from './api/exposure.js';
 import { buildApiServer } from './api/server.js';
 import { Background } from './background.js';
@@ -246,6 +247,27 @@ export async function startSupervisor(options: {
       );
     },
   });
+  // Models present before work needs them: each ladder's current rung and pull_on_start,
+  // marked as being pulled before the engine starts, so their jobs wait (not fail) while a
+  // fresh stack's Ollama is still coming up.
+  const ollamaAnswers = (async () => {
+    for (let wait = 1_000; !stop.signal.aborted; wait = Math.min(30_000, wait * 2)) {
+      try {
+        return await ollama.version(stop.signal);
+      } catch {
+        await sleep(wait, undefined, { signal: stop.signal }).catch(() => {});
+      }
+    }
+    return undefined;
+  })();
+  const wantedAtStart = new Set([
+    ...initial.ladders.map((l) => currentModel(l)),
+    ...config.pull_on_start,
+  ]);
+  background.run('pull the models work will need', () =>
+    Promise.all([...wantedAtStart].map((model) => pulls.ensure(model, stop.signal, ollamaAnswers))),
+  );
+
   const engineDone = engine.run(stop.signal);
 
   /** An incident counts on the ladders the policy names (fleet/policy.ts). */
@@ -292,15 +314,6 @@ export async function startSupervisor(options: {
       });
     });
   };
-
-  // Models present before work needs them: each ladder's current rung and pull_on_start.
-  background.run('pull the models work will need', async () => {
-    const wanted = new Set([
-      ...(await currentLadders()).map((l) => currentModel(l)),
-      ...config.pull_on_start,
-    ]);
-    await Promise.all([...wanted].map((model) => pulls.ensure(model, stop.signal)));
-  });
 
   // Workers follow the ladders as they stand now: a fresh config volume gets its file, and a
   // worker left on another model (the ladder moved while we were away) is put right.

@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../log.js';
 import type { OllamaClient } from '../ollama/client.js';
-import { sameModel } from '../ollama/names.js';
+import { canonicalModelName, sameModel } from '../ollama/names.js';
 
 /** A pull under way, as `/api/stats` and the dashboard show it. */
 export interface PullProgress {
@@ -37,12 +37,24 @@ export class ModelPulls {
     return [...this.#pulling.keys()].some((m) => sameModel(m, model));
   }
 
-  /** Resolves true once the model is installed (pulled if need be), false if it cannot be. */
-  ensure(model: string, signal: AbortSignal): Promise<boolean> {
-    const running = this.#pulling.get(model);
+  /**
+   * Resolves true once the model is installed (pulled if need be), false if it cannot be.
+   * The model counts as being pulled from this call on, also while it waits for `ready`
+   * (Ollama answering at all), so no job of it fails on "not found" meanwhile.
+   */
+  ensure(
+    model: string,
+    signal: AbortSignal,
+    ready: Promise<unknown> = Promise.resolve(),
+  ): Promise<boolean> {
+    // One pull per model, however it is spelt (`llama3` and `llama3:latest` are one).
+    const key = canonicalModelName(model);
+    const running = this.#pulling.get(key);
     if (running) return running;
-    const pull = this.#ensure(model, signal).finally(() => this.#pulling.delete(model));
-    this.#pulling.set(model, pull);
+    const pull = ready
+      .then(() => (signal.aborted ? false : this.#ensure(model, signal)))
+      .finally(() => this.#pulling.delete(key));
+    this.#pulling.set(key, pull);
     return pull;
   }
 

@@ -6,7 +6,10 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SIM_DEFAULTS } from '../../src/sim/options.js';
+import { startSimulator } from '../../src/sim/simulator.js';
 import { json, runFleet } from '../helpers/cli.js';
+import { freePort } from '../helpers/ollama-stand-in.js';
 import { startTestSim } from '../helpers/sim.js';
 import { startTestSupervisor } from '../helpers/supervisor.js';
 import { tempDir } from '../helpers/temp.js';
@@ -69,5 +72,25 @@ describe('pulling what work needs', () => {
     const job = await json(await fleet.call(`/api/job/${submitted.job_id}?wait=60`));
     expect(job.status).toBe('complete');
     expect((await json(await fleet.call('/api/stats'))).pulls).toEqual([]);
+  });
+
+  it('pulls at start even when Ollama answers only later', async () => {
+    const port = await freePort();
+    const fleet = await startTestSupervisor({ ollamaUrl: `http://127.0.0.1:${port}` });
+    const submitted = await json(
+      await fleet.call('/api/submit', { body: { model: 'fleet', prompt: 'hi' } }),
+    );
+    await new Promise((r) => setTimeout(r, 1_500)); // Ollama is not there yet
+    const sim = await startSimulator(
+      { ...SIM_DEFAULTS, timeScale: 0.01, installed: ['qwen2.5:0.5b'], host: '127.0.0.1', port },
+      { stderr: () => {}, stdout: () => {} },
+    );
+    try {
+      const job = await json(await fleet.call(`/api/job/${submitted.job_id}?wait=60`));
+      expect(job).toMatchObject({ status: 'complete', resolved_model: 'llama3.2:3b' });
+    } finally {
+      await fleet.close();
+      await sim.close();
+    }
   });
 });
