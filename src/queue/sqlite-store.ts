@@ -4,7 +4,7 @@
  * method is one statement or one transaction.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Errors, FleetError } from '../errors.js';
@@ -452,29 +452,39 @@ export class SqliteJobStore implements JobStore {
  * is started, so the supervisor serves again at once.
  */
 function openDatabase(file: string, log: Logger): Database.Database {
-  let db: Database.Database | undefined;
-  let problem: string;
-  try {
-    db = prepare(new Database(file));
-    const check = db.pragma('quick_check', { simple: true });
-    if (check === 'ok') return db;
-    problem = `quick_check: ${String(check).slice(0, 200)}`;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code !== 'SQLITE_NOTADB' && code !== 'SQLITE_CORRUPT') throw err;
-    problem = (err as Error).message;
-  }
-  db?.close();
+  const problem = existsSync(file) ? checkDatabase(file) : undefined;
+  if (problem === undefined) return prepare(new Database(file));
+  // Kept with its journal under names SQLite pairs again (`X-wal` beside `X`), so whoever
+  // opens the kept file gets the jobs its journal held.
   const at = new Date();
   const aside = keepAsideSync(file, at);
-  for (const journal of [`${file}-wal`, `${file}-shm`]) {
-    if (existsSync(journal)) keepAsideSync(journal, at);
+  for (const suffix of ['-wal', '-shm']) {
+    if (existsSync(`${file}${suffix}`)) renameSync(`${file}${suffix}`, `${aside}${suffix}`);
   }
   log.error(
     { file, aside, problem },
     `job database ${file} is corrupt (${problem}); kept it as ${aside} and started an empty one`,
   );
   return prepare(new Database(file));
+}
+
+/**
+ * What is wrong with an existing database file, or undefined: checked read-only and before
+ * anything writes to it (no schema change, no checkpoint into a damaged file).
+ */
+function checkDatabase(file: string): string | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const check = db.pragma('quick_check', { simple: true });
+    return check === 'ok' ? undefined : `quick_check: ${String(check).slice(0, 200)}`;
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    if (code !== 'SQLITE_NOTADB' && !code.startsWith('SQLITE_CORRUPT')) throw err;
+    return (err as Error).message;
+  } finally {
+    db?.close();
+  }
 }
 
 function prepare(db: Database.Database): Database.Database {

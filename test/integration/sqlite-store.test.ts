@@ -103,7 +103,10 @@ describe('SqliteJobStore on disk', () => {
     const second = new SqliteJobStore({ stateDir: dir, settings, log: capture.log });
     opened.push(second);
     expect((await second.counts()).total).toBe(0);
-    const aside = (await readdir(dir)).filter((f) => f.startsWith('jobs.db.corrupt-'));
+    // The file kept aside (its journal, if any, beside it as <name>-wal and <name>-shm).
+    const aside = (await readdir(dir)).filter(
+      (f) => f.startsWith('jobs.db.corrupt-') && !/-(wal|shm)$/.test(f),
+    );
     expect(aside).toHaveLength(1);
     expect(await readFile(path.join(dir, aside[0] as string))).toEqual(bytes);
     expect(capture.lines().some((l) => String(l.msg).includes('quick_check'))).toBe(true);
