@@ -4,7 +4,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +16,6 @@ import { autoTokenFile } from './config/load.js';
 import { aliasResolver } from './engine/aliases.js';
 import { Engine } from './engine/engine.js';
 import { Errors, FleetError } from './errors.js';
-import { writeFileAtomic } from './files/atomic.js';
 import { localFleetControl } from './fleet/control.js';
 import { SerialEffects } from './fleet/effects.js';
 import {
@@ -510,7 +509,20 @@ async function serveToken(config: FleetConfig, log: Logger): Promise<string | un
   const file = autoTokenFile(config.state_dir);
   const token = randomBytes(24).toString('base64url');
   await mkdir(config.state_dir, { recursive: true });
-  await writeFileAtomic(file, `${token}\n`, 0o600);
+  try {
+    // Created only if absent: two first starts cannot hand out different tokens.
+    await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const made = (await readFile(file, 'utf8')).trim();
+    if (made === '') {
+      throw new FleetError(
+        Errors.FLEET_ERR_STATE_IO,
+        `${file} is empty (a start that was cut short?): delete it, and the next start makes a new token`,
+      );
+    }
+    return made;
+  }
   log.info({ file }, `made an API token (api.token: auto): it is in ${file}`);
   return token;
 }

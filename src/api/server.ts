@@ -95,9 +95,11 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   app.server.headersTimeout = HEADERS_TIMEOUT_MS;
   app.server.maxConnections = options.limits.max_connections;
   // Out of file handles, accept() fails: say so and carry on serving the connections there are.
-  app.server.on('error', (err) =>
-    options.log.warn({ err }, 'the HTTP server could not accept a connection'),
-  );
+  app.server.on('error', (err: NodeJS.ErrnoException) => {
+    // listen() reports its own failures; these are the ones after it.
+    if (err.syscall === 'accept')
+      options.log.warn({ err }, 'the HTTP server could not accept a connection');
+  });
   installBodyBudget(app, options.limits.bodies_in_flight_mib * 1_048_576);
   app.addHook('onResponse', async (request, reply) => {
     options.metrics?.request(

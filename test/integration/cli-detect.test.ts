@@ -71,7 +71,7 @@ describe('fleet detect', () => {
     );
     const result = await runFleet(['detect', '--score', dir]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('VRAM failures found 1 of 2; healthy excerpts flagged 0 of 0');
+    expect(result.stdout).toContain('VRAM failures found 1 of 2; false alarms 0 of 0 without one');
     expect(result.stdout).toContain('lines: precision 1.000, recall 0.750');
     expect(result.stdout).toMatch(/2-missed\.log\s+vram-failure\s+MISSED/);
     await writeFile(path.join(dir, '3-bad.log'), 'X\tno label\n');
