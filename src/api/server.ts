@@ -61,6 +61,7 @@ const HEADERS_TIMEOUT_MS = 15_000;
  */
 function installBodyBudget(app: FastifyInstance, budget: number): void {
   let inFlight = 0;
+  const releases = new WeakMap<object, () => void>();
   app.addHook('onRequest', async (request, reply) => {
     const length = Number(request.headers['content-length'] ?? 0);
     if (!(length > 0)) return;
@@ -71,9 +72,19 @@ function installBodyBudget(app: FastifyInstance, budget: number): void {
       );
     }
     inFlight += length;
-    reply.raw.once('close', () => {
+    // Counted while the body is being received: released once it is read (or the request
+    // ends without that), not held while a long answer streams.
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
       inFlight -= length;
-    });
+    };
+    releases.set(request, release);
+    reply.raw.once('close', release);
+  });
+  app.addHook('preHandler', async (request) => {
+    releases.get(request)?.();
   });
 }
 

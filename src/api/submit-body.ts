@@ -139,7 +139,9 @@ export async function toNewJob(
   // Ollama's request as the caller wrote it: the fleet's own fields stay with the fleet.
   const { kind: _kind, priority, metadata, idempotency_key, ...request } = body;
   if (metadata !== undefined) checkMetadata(metadata, context.limits, where);
-  const key = idempotency_key ?? context.idempotencyKey;
+  // A key is the caller's own: another client's same key is another submit.
+  const given = idempotency_key ?? context.idempotencyKey;
+  const key = given === undefined ? undefined : `${context.client ?? ''}\u0000${given}`;
   return {
     model: body.model,
     kind,

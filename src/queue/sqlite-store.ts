@@ -107,7 +107,7 @@ export class SqliteJobStore implements JobStore {
       if (waiting + fresh > maxSize) {
         throw new FleetError(
           Errors.FLEET_ERR_QUEUE_FULL,
-          `the queue holds ${waiting} unfinished jobs of at most ${maxSize}; ${jobs.length} more do not fit (scheduler.queue_max_size)`,
+          `the queue holds ${waiting} unfinished jobs of at most ${maxSize}; ${fresh} more do not fit (scheduler.queue_max_size)`,
           { details: { waiting, max: maxSize } },
         );
       }
