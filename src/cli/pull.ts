@@ -6,6 +6,7 @@
 import { Errors, FleetError } from '../errors.js';
 import { OllamaClient } from '../ollama/client.js';
 import { sameModel } from '../ollama/names.js';
+import { ndjsonObjects } from '../ollama/ndjson.js';
 import type { ParsedCommand } from './args.js';
 import { type CliEnvironment, loadCliConfig, openFleetControl } from './context.js';
 
@@ -35,31 +36,16 @@ export async function pullCommand(parsed: ParsedCommand, cli: CliEnvironment): P
   }
   const answer = await ollama.forward('POST', '/api/pull', JSON.stringify({ model, stream: true }));
   let last = '';
-  let buffered = '';
   let failed: string | undefined;
-  for await (const chunk of answer.body) {
-    buffered += chunk.toString();
-    let newline = buffered.indexOf('\n');
-    while (newline >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      newline = buffered.indexOf('\n');
-      if (line === '') continue;
-      const step = JSON.parse(line) as {
-        status?: string;
-        error?: string;
-        total?: number;
-        completed?: number;
-      };
-      if (step.error) failed = step.error;
-      const percent =
-        step.total && step.completed !== undefined
-          ? ` ${Math.floor((step.completed / step.total) * 100)}%`
-          : '';
-      const text = `${step.status ?? ''}${percent}`;
-      if (text !== '' && text !== last && !parsed.flags.json) cli.stdout(`${model}: ${text}\n`);
-      last = text;
-    }
+  for await (const step of ndjsonObjects(answer.body as AsyncIterable<Buffer>)) {
+    if (typeof step.error === 'string') failed = step.error;
+    const total = typeof step.total === 'number' ? step.total : undefined;
+    const completed = typeof step.completed === 'number' ? step.completed : undefined;
+    const percent =
+      total && completed !== undefined ? ` ${Math.floor((completed / total) * 100)}%` : '';
+    const text = `${typeof step.status === 'string' ? step.status : ''}${percent}`;
+    if (text !== '' && text !== last && !parsed.flags.json) cli.stdout(`${model}: ${text}\n`);
+    last = text;
   }
   if (answer.status >= 400 || failed) {
     throw new FleetError(

@@ -6,6 +6,7 @@
 import type { Logger } from '../log.js';
 import type { OllamaClient } from '../ollama/client.js';
 import { canonicalModelName, sameModel } from '../ollama/names.js';
+import { ndjsonObjects } from '../ollama/ndjson.js';
 
 /** A pull under way, as `/api/stats` and the dashboard show it. */
 export interface PullProgress {
@@ -91,29 +92,22 @@ export class ModelPulls {
       JSON.stringify({ model, stream: true }),
       AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
     );
-    let buffered = '';
     let lastLogged = '';
-    for await (const chunk of answer.body) {
-      buffered += chunk.toString();
-      let newline = buffered.indexOf('\n');
-      while (newline >= 0) {
-        const line = buffered.slice(0, newline).trim();
-        buffered = buffered.slice(newline + 1);
-        newline = buffered.indexOf('\n');
-        if (line === '') continue;
-        const step = JSON.parse(line) as Partial<PullProgress> & { error?: string };
-        if (step.error) throw new Error(step.error);
-        const now = this.#progress.get(model);
-        if (!now) continue;
-        const next: PullProgress = { ...now, status: step.status ?? now.status };
-        if (step.total !== undefined) next.total = step.total;
-        if (step.completed !== undefined) next.completed = step.completed;
-        this.#progress.set(model, next);
-        // The log says each stage once, not every progress line.
-        if (next.status !== lastLogged) {
-          this.log.debug({ model, status: next.status }, `pull ${model}: ${next.status}`);
-          lastLogged = next.status;
-        }
+    for await (const step of ndjsonObjects(answer.body as AsyncIterable<Buffer>)) {
+      if (typeof step.error === 'string') throw new Error(step.error);
+      const now = this.#progress.get(model);
+      if (!now) continue;
+      const next: PullProgress = {
+        ...now,
+        status: typeof step.status === 'string' ? step.status : now.status,
+      };
+      if (typeof step.total === 'number') next.total = step.total;
+      if (typeof step.completed === 'number') next.completed = step.completed;
+      this.#progress.set(model, next);
+      // The log says each stage once, not every progress line.
+      if (next.status !== lastLogged) {
+        this.log.debug({ model, status: next.status }, `pull ${model}: ${next.status}`);
+        lastLogged = next.status;
       }
     }
     if (answer.status >= 400) throw new Error(`Ollama answered ${answer.status}`);
