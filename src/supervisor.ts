@@ -36,6 +36,7 @@ import { FleetMetrics } from './metrics/metrics.js';
 import { OllamaClient } from './ollama/client.js';
 import { guardDisk } from './queue/disk-guard.js';
 import { JobEvents } from './queue/events.js';
+import { Jobs } from './queue/jobs.js';
 import { SqliteJobStore } from './queue/sqlite-store.js';
 import { KnownModels } from './registry/known-models.js';
 import { ModelRegistry } from './registry/registry.js';
@@ -213,8 +214,12 @@ export async function startSupervisor(options: {
   events.tap((id, event) => metrics.job(id, event));
   countBackgroundFailure = (task) => metrics.backgroundFailure(task);
 
+  // Every change of a job's state and its event, in one place; stopping a running request is
+  // the engine's (bound below, before anything can call it).
+  const jobs = new Jobs(store, events, now, (id) => engine.cancel(id));
   const engine = new Engine({
     store,
+    jobs,
     ollama,
     events,
     log: log.child({ component: 'engine' }),
@@ -417,7 +422,7 @@ export async function startSupervisor(options: {
       limits: config.api.limits,
       queueMaxSize: config.scheduler.queue_max_size,
       now,
-      cancelRunning: (id) => engine.cancel(id),
+      jobs,
       closing: () => closing,
       tokenConfigured: token !== undefined || config.api.admin_token !== undefined,
     },

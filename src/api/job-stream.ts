@@ -15,6 +15,7 @@ import { framingOf } from '../ollama/framing.js';
 import type { JobEvent, JobEvents } from '../queue/events.js';
 import type { GroupCommit } from '../queue/group-commit.js';
 import { FINAL_STATUSES, type Job, type JobError, type NewJob } from '../queue/job.js';
+import type { Jobs } from '../queue/jobs.js';
 import type { JobStore } from '../queue/store.js';
 
 export type RunEvent =
@@ -30,8 +31,7 @@ export interface JobRunDeps {
   store: JobStore;
   events: JobEvents;
   submits: GroupCommit;
-  cancelRunning: (id: string) => void;
-  now: () => number;
+  jobs: Jobs;
 }
 
 export interface JobRun {
@@ -109,12 +109,8 @@ export async function runJob(deps: JobRunDeps, newJob: NewJob): Promise<JobRun> 
       stop();
       if (ended) return;
       try {
-        const cancelled = await store.cancel(job.id, deps.now());
-        if (cancelled) {
-          // A job the engine claimed a moment ago is stopped too (a no-op when not running).
-          deps.cancelRunning(job.id);
-          events.publish(job.id, { type: 'cancelled', job: cancelled });
-        }
+        // A job the engine claimed a moment ago is stopped too.
+        const cancelled = await deps.jobs.cancel(job.id);
         end({ type: 'done', job: cancelled ?? (await store.get(job.id)) ?? job });
       } catch (err) {
         // The store may be closed at shutdown; the job stays, and start-up cancels it.
@@ -123,12 +119,7 @@ export async function runJob(deps: JobRunDeps, newJob: NewJob): Promise<JobRun> 
       }
     },
     async fail(error) {
-      const failed = await store.fail(job.id, error, deps.now());
-      if (failed) {
-        deps.cancelRunning(job.id);
-        events.publish(job.id, { type: 'failed', job: failed });
-      }
-      return failed;
+      return deps.jobs.fail(job.id, error, { stop: true });
     },
   };
 }

@@ -19,6 +19,7 @@ import { isZeroKeepAlive } from '../ollama/duration.js';
 import { canonicalModelName } from '../ollama/names.js';
 import type { JobEvents } from '../queue/events.js';
 import { type Job, type JobError, ladderOfAlias } from '../queue/job.js';
+import type { Jobs } from '../queue/jobs.js';
 import type { JobStore } from '../queue/store.js';
 import {
   type Capacity,
@@ -41,6 +42,8 @@ export type EngineState =
 
 export interface EngineOptions {
   store: JobStore;
+  /** Every change of a job's state and its event. */
+  jobs: Jobs;
   ollama: OllamaClient;
   events: JobEvents;
   log: Logger;
@@ -463,7 +466,7 @@ export class Engine {
 
   /** Fails every waiting job of a model (it can never run, or Ollama refuses it). */
   async #failWaiting(model: string, error: JobError): Promise<void> {
-    const { store, events, now } = this.options;
+    const { store, now } = this.options;
     const group = [...this.#groups.values()].find((g) => canonicalModelName(g.model) === model);
     const submitted = group?.submitted ?? [model];
     for (;;) {
@@ -474,10 +477,7 @@ export class Engine {
         now: now(),
       });
       if (jobs.length === 0) break;
-      for (const job of jobs) {
-        const failed = await store.fail(job.id, error, now());
-        if (failed) events.publish(job.id, { type: 'failed', job: failed });
-      }
+      for (const job of jobs) await this.options.jobs.fail(job.id, error);
     }
     this.options.schedulerLog.error({ model, error }, `failed the waiting jobs of ${model}`);
   }
@@ -486,7 +486,7 @@ export class Engine {
     const controller = new AbortController();
     const entry: Running = { job, controller, cancelled: false, done: Promise.resolve() };
     this.#running.set(job.id, entry);
-    this.options.events.publish(job.id, { type: 'running', job });
+    this.options.jobs.started(job);
     entry.done = this.#execute(entry).finally(() => {
       this.#running.delete(job.id);
       this.#wake?.();
@@ -494,24 +494,18 @@ export class Engine {
   }
 
   async #execute(entry: Running): Promise<void> {
-    const { store, events, now } = this.options;
+    const { jobs } = this.options;
     const { job } = entry;
     const log = this.options.log.child({ job: job.id, model: job.resolved_model });
     try {
       const result = await this.#call(job, entry.controller.signal);
       this.#backoffMs = 0;
-      const done = await store.complete(job.id, result, now());
-      if (done) events.publish(job.id, { type: 'complete', job: done });
+      await jobs.complete(job.id, result);
     } catch (err) {
       if (entry.cancelled) return;
       if (this.#stopping) {
-        const back = await store.requeue(
-          job.id,
-          { code: 'FLEET_ERR_SHUTTING_DOWN', message: 'the supervisor stopped' },
-          false,
-          now(),
-        );
-        if (back) events.publish(job.id, { type: 'requeued', job: back });
+        const stopped = { code: 'FLEET_ERR_SHUTTING_DOWN', message: 'the supervisor stopped' };
+        await jobs.requeue(job.id, stopped, false);
         return;
       }
       await this.#failed(job, err, classifyFailure(err), log);
@@ -519,14 +513,12 @@ export class Engine {
   }
 
   async #failed(job: Job, err: unknown, kind: FailureKind, log: Logger): Promise<void> {
-    const { store, events, now } = this.options;
+    const { jobs, now } = this.options;
     const error = jobErrorOf(err);
-    let after: Job | undefined;
-    if (kind === 'rejected') {
-      after = await store.fail(job.id, error, now());
-    } else {
-      after = await store.requeue(job.id, error, kind !== 'unreachable', now());
-    }
+    const after =
+      kind === 'rejected'
+        ? await jobs.fail(job.id, error)
+        : await jobs.requeue(job.id, error, kind !== 'unreachable');
     // Expected outcomes (Ollama away, an OOM the job survives, a refusal) are one line at
     // info or warn, without a stack; the stack is there at debug for whoever digs.
     log.debug({ err, kind }, "the job's call to Ollama failed");
@@ -551,13 +543,6 @@ export class Engine {
         severity: kind === 'oom' ? 'hard' : 'soft',
       });
     }
-    if (after)
-      events.publish(
-        job.id,
-        after.status === 'failed'
-          ? { type: 'failed', job: after }
-          : { type: 'requeued', job: after },
-      );
   }
 
   /**

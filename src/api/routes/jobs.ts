@@ -5,6 +5,7 @@ import { Errors, FleetError } from '../../errors.js';
 import type { JobEvent, JobEvents } from '../../queue/events.js';
 import type { GroupCommit } from '../../queue/group-commit.js';
 import { FINAL_STATUSES, JOB_STATUSES, type Job } from '../../queue/job.js';
+import type { Jobs } from '../../queue/jobs.js';
 import type { JobStore } from '../../queue/store.js';
 import type { KnownModels } from '../../registry/known-models.js';
 import { type SubmitContext, toNewJob } from '../submit-body.js';
@@ -18,8 +19,8 @@ export interface JobRoutesOptions {
   ladders: readonly string[];
   queueMaxSize: number;
   now: () => number;
-  /** Aborts a running job's request (the engine). */
-  cancelRunning: (id: string) => void;
+  /** Every change of a job's state and its event (cancelling stops a running request). */
+  jobs: Jobs;
   /** True once shutdown began: no new work is taken. */
   closing: () => boolean;
   tokenConfigured: boolean;
@@ -146,15 +147,13 @@ export function jobRoutes(app: FastifyInstance, options: JobRoutesOptions): void
   app.delete<{ Params: { id: string } }>('/api/job/:id', async (request) => {
     const id = request.params.id;
     const before = await mustGet(id);
-    const cancelled = await store.cancel(id, now());
+    const cancelled = await options.jobs.cancel(id);
     if (!cancelled) {
       throw new FleetError(
         Errors.FLEET_ERR_JOB_FINISHED,
         `job ${id} has already ended (${before.status})`,
       );
     }
-    if (before.status === 'running' || before.status === 'queued') options.cancelRunning(id);
-    events.publish(id, { type: 'cancelled', job: cancelled });
     return jobView(cancelled);
   });
 
