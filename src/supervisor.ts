@@ -220,11 +220,11 @@ export async function startSupervisor(options: {
   const engine = new Engine({
     store,
     jobs,
-    ollama,
+    // fleet.yaml's one Ollama (`ollama` + `gpu`) is the backend named `default`.
+    backend: { name: 'default', client: ollama, monitor },
     events,
     log: log.child({ component: 'engine' }),
     schedulerLog: log.child({ component: 'scheduler' }),
-    monitor,
     estimate: (model) => registry.estimate(model).bytes,
     vramTotal,
     marginBytes: config.gpu.safety_margin_mib * 2 ** 20,

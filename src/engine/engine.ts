@@ -11,10 +11,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LadderState } from '../fleet/ladder.js';
-import type { ResourceMonitor } from '../gpu/monitor.js';
 import type { ResourceSnapshot } from '../gpu/snapshot.js';
 import type { Logger } from '../log.js';
-import type { OllamaCallError, OllamaClient } from '../ollama/client.js';
+import type { OllamaCallError } from '../ollama/client.js';
 import { isZeroKeepAlive } from '../ollama/duration.js';
 import { canonicalModelName } from '../ollama/names.js';
 import type { JobEvents } from '../queue/events.js';
@@ -29,6 +28,7 @@ import {
   plan,
 } from '../scheduler/planner.js';
 import { aliasResolver } from './aliases.js';
+import type { OllamaBackend } from './backend.js';
 import { classifyFailure, type FailureKind } from './failures.js';
 import { relayAnswer } from './relay.js';
 
@@ -44,12 +44,11 @@ export interface EngineOptions {
   store: JobStore;
   /** Every change of a job's state and its event. */
   jobs: Jobs;
-  ollama: OllamaClient;
+  /** The Ollama server the jobs run on, and what its cards hold. */
+  backend: OllamaBackend;
   events: JobEvents;
   log: Logger;
   now: () => number;
-  /** What the card and Ollama hold now; refreshed after every load and unload. */
-  monitor: ResourceMonitor;
   /** Bytes a model needs (the registry). */
   estimate: (model: string) => number | undefined;
   /** gpu.vram_total_mib in bytes, for hosts without telemetry. */
@@ -238,7 +237,7 @@ export class Engine {
     if (this.#ollamaDown) {
       // Jobs stay pending while Ollama is away, rather than flicker through running.
       try {
-        await this.options.ollama.version();
+        await this.options.backend.client.version();
       } catch {
         this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
         return;
@@ -249,7 +248,8 @@ export class Engine {
     }
     const at = now();
     const demand = await store.demand(at);
-    const snapshot = this.options.monitor.current() ?? (await this.options.monitor.refresh());
+    const { monitor } = this.options.backend;
+    const snapshot = monitor.current() ?? (await monitor.refresh());
     if (demand.length === 0 && this.#running.size === 0) {
       this.#groups = new Map();
       this.#unloadIdle(snapshot);
@@ -383,7 +383,8 @@ export class Engine {
 
   /** Unloads, then loads, against Ollama; refreshes the snapshot after each. */
   async #carryOut(unload: readonly string[], load: string | undefined): Promise<void> {
-    const { ollama, monitor, timeouts } = this.options;
+    const { timeouts } = this.options;
+    const { client: ollama, monitor } = this.options.backend;
     const signal = this.#signal;
     const call = { signal, firstByteTimeoutMs: timeouts.load, idleTimeoutMs: timeouts.load };
     try {
@@ -550,7 +551,8 @@ export class Engine {
    * resolved and the keep-alive the fleet needs, and relays Ollama's answer frame by frame.
    */
   async #call(job: Job, signal: AbortSignal): Promise<Record<string, unknown>> {
-    const { ollama, events, timeouts } = this.options;
+    const { events, timeouts } = this.options;
+    const ollama = this.options.backend.client;
     const model = job.resolved_model ?? job.model;
     const body: Record<string, unknown> = { ...job.request, model };
     // On Ollama's own paths the fleet keeps models loaded (its keep-alive unless the caller
