@@ -1,23 +1,19 @@
 /**
- * Carries the planner's decisions out against Ollama: unloads (keep_alive 0, then waits until
- * /api/ps no longer lists the model), loads (an empty generate with the configured
- * keep_alive), and starts up to the per-model concurrency of jobs on loaded models, streaming
- * tokens to the job's subscribers. The supervisor unloads before it loads, so Ollama never
- * has to evict on its own.
- *
- * Failures: an OOM or a runner crash sends the job back to the queue (its attempt counted)
- * and reports the incident; Ollama unreachable sends it back with the attempt given back and
- * pauses dispatch with backoff; a request Ollama refuses fails the job with Ollama's words.
+ * The dispatcher: each loop it asks the planner what Ollama should hold and carries that out
+ * on its backend (unloads: keep_alive 0, then waits until /api/ps no longer lists the model;
+ * loads: an empty generate with the configured keep_alive), then claims up to the per-model
+ * concurrency of jobs on loaded models and hands them to the job runner (`job-runner.ts`,
+ * which runs and relays them). The supervisor unloads before it loads, so Ollama never has
+ * to evict on its own. Ollama unreachable pauses dispatch with backoff.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LadderState } from '../fleet/ladder.js';
 import type { ResourceSnapshot } from '../gpu/snapshot.js';
 import type { Logger } from '../log.js';
 import type { OllamaCallError } from '../ollama/client.js';
-import { isZeroKeepAlive } from '../ollama/duration.js';
 import { canonicalModelName } from '../ollama/names.js';
 import type { JobEvents } from '../queue/events.js';
-import { type Job, type JobError, ladderOfAlias } from '../queue/job.js';
+import { type JobError, ladderOfAlias } from '../queue/job.js';
 import type { Jobs } from '../queue/jobs.js';
 import type { JobStore } from '../queue/store.js';
 import {
@@ -29,8 +25,8 @@ import {
 } from '../scheduler/planner.js';
 import { aliasResolver } from './aliases.js';
 import type { OllamaBackend } from './backend.js';
-import { classifyFailure, type FailureKind } from './failures.js';
-import { relayAnswer } from './relay.js';
+import { classifyFailure } from './failures.js';
+import { JobRunner } from './job-runner.js';
 
 export type EngineState =
   | 'idle'
@@ -78,33 +74,11 @@ export interface EngineOptions {
   }) => void;
 }
 
-interface Running {
-  job: Job;
-  controller: AbortController;
-  cancelled: boolean;
-  done: Promise<void>;
-}
-
 const MAX_BACKOFF_MS = 10_000;
 const UNLOAD_POLLS = 100;
 /** A model whose keep-alive ends sooner than this gets no new jobs until it is renewed. */
 const EXPIRY_GUARD_MS = 2_000;
 const UNLOAD_POLL_MS = 100;
-
-/** What a job keeps of a failure: Ollama's words, and its status and answer where it answered. */
-function jobErrorOf(err: unknown): JobError {
-  const e = err as Partial<OllamaCallError> & Error;
-  const error: JobError = {
-    code: e.code ?? 'FLEET_ERR_INTERNAL',
-    message: e.ollamaError || e.message,
-  };
-  if (e.httpStatus !== undefined && e.httpStatus > 0) error.status = e.httpStatus;
-  if (e.response !== undefined) {
-    error.body = e.response.body;
-    error.content_type = e.response.contentType;
-  }
-  return error;
-}
 
 /**
  * The card as the planner sees it: usable bytes (what is used plus what is free, so the
@@ -124,7 +98,7 @@ function capacityOf(snapshot: ResourceSnapshot, configured: number | undefined):
 
 export class Engine {
   #state: EngineState = 'idle';
-  readonly #running = new Map<string, Running>();
+  readonly #runner: JobRunner;
   readonly #positions = new Map<string, number>();
   #backoffMs = 0;
   /** The run's signal: every load, unload and poll stops with it. */
@@ -134,7 +108,6 @@ export class Engine {
   /** Set when Ollama stopped answering: no job is claimed until it answers again. */
   #ollamaDown = false;
   #wake: (() => void) | undefined;
-  #stopping = false;
   /** The load or unload being carried out; one at a time. */
   #action: Promise<void> | undefined;
   readonly #unloading = new Set<string>();
@@ -144,7 +117,28 @@ export class Engine {
   /** Models a caller asked to unload (keep_alive 0): let go once no job needs them. */
   readonly #idleUnloads = new Set<string>();
 
-  constructor(private readonly options: EngineOptions) {}
+  constructor(private readonly options: EngineOptions) {
+    this.#runner = new JobRunner({
+      jobs: options.jobs,
+      backend: options.backend,
+      events: options.events,
+      log: options.log,
+      now: options.now,
+      keepAlive: options.keepAlive,
+      timeouts: options.timeouts,
+      ...(options.onVramIncident ? { onVramIncident: options.onVramIncident } : {}),
+      onAnswered: () => {
+        this.#backoffMs = 0;
+      },
+      onUnreachable: () => {
+        this.#ollamaDown = true;
+        this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
+        return this.#backoffMs;
+      },
+      unloadWhenIdle: (model) => this.unloadWhenIdle(model),
+      onSettled: () => this.#wake?.(),
+    });
+  }
 
   get state(): EngineState {
     return this.#state;
@@ -152,12 +146,7 @@ export class Engine {
 
   /** Jobs in flight, by concrete model. */
   runningByModel(): Record<string, number> {
-    const counts: Record<string, number> = {};
-    for (const { job } of this.#running.values()) {
-      const model = canonicalModelName(job.resolved_model ?? job.model);
-      counts[model] = (counts[model] ?? 0) + 1;
-    }
-    return counts;
+    return this.#runner.runningByModel();
   }
 
   /** Runs until the signal aborts; then requeues what runs and resolves when all settled. */
@@ -190,9 +179,7 @@ export class Engine {
     } finally {
       stopWaking();
       this.#set('stopping');
-      this.#stopping = true;
-      for (const entry of this.#running.values()) entry.controller.abort();
-      await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+      await this.#runner.stop();
       await this.#action?.catch(() => {});
       this.#set('stopped');
     }
@@ -209,11 +196,7 @@ export class Engine {
 
   /** Aborts a running job's request; the caller has already marked it cancelled. */
   cancel(id: string): boolean {
-    const entry = this.#running.get(id);
-    if (!entry) return false;
-    entry.cancelled = true;
-    entry.controller.abort();
-    return true;
+    return this.#runner.cancel(id);
   }
 
   #set(state: EngineState): void {
@@ -250,7 +233,7 @@ export class Engine {
     const demand = await store.demand(at);
     const { monitor } = this.options.backend;
     const snapshot = monitor.current() ?? (await monitor.refresh());
-    if (demand.length === 0 && this.#running.size === 0) {
+    if (demand.length === 0 && this.#runner.size === 0) {
       this.#groups = new Map();
       this.#unloadIdle(snapshot);
       return;
@@ -301,7 +284,7 @@ export class Engine {
         limit: count,
         now: at,
       });
-      for (const job of jobs) this.#start(job);
+      for (const job of jobs) this.#runner.start(job);
     }
     await this.#publishPositions(at);
   }
@@ -481,107 +464,6 @@ export class Engine {
       for (const job of jobs) await this.options.jobs.fail(job.id, error);
     }
     this.options.schedulerLog.error({ model, error }, `failed the waiting jobs of ${model}`);
-  }
-
-  #start(job: Job): void {
-    const controller = new AbortController();
-    const entry: Running = { job, controller, cancelled: false, done: Promise.resolve() };
-    this.#running.set(job.id, entry);
-    this.options.jobs.started(job);
-    entry.done = this.#execute(entry).finally(() => {
-      this.#running.delete(job.id);
-      this.#wake?.();
-    });
-  }
-
-  async #execute(entry: Running): Promise<void> {
-    const { jobs } = this.options;
-    const { job } = entry;
-    const log = this.options.log.child({ job: job.id, model: job.resolved_model });
-    try {
-      const result = await this.#call(job, entry.controller.signal);
-      this.#backoffMs = 0;
-      await jobs.complete(job.id, result);
-    } catch (err) {
-      if (entry.cancelled) return;
-      if (this.#stopping) {
-        const stopped = { code: 'FLEET_ERR_SHUTTING_DOWN', message: 'the supervisor stopped' };
-        await jobs.requeue(job.id, stopped, false);
-        return;
-      }
-      await this.#failed(job, err, classifyFailure(err), log);
-    }
-  }
-
-  async #failed(job: Job, err: unknown, kind: FailureKind, log: Logger): Promise<void> {
-    const { jobs, now } = this.options;
-    const error = jobErrorOf(err);
-    const after =
-      kind === 'rejected'
-        ? await jobs.fail(job.id, error)
-        : await jobs.requeue(job.id, error, kind !== 'unreachable');
-    // Expected outcomes (Ollama away, an OOM the job survives, a refusal) are one line at
-    // info or warn, without a stack; the stack is there at debug for whoever digs.
-    log.debug({ err, kind }, "the job's call to Ollama failed");
-    if (kind === 'unreachable') {
-      this.#ollamaDown = true;
-      this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
-      log.info(
-        { error: error.message, backoff_ms: this.#backoffMs },
-        'Ollama is unreachable; the job waits',
-      );
-    } else {
-      log[kind === 'rejected' ? 'info' : 'warn'](
-        { error: error.message, kind, status: after?.status },
-        `job ${kind === 'rejected' ? 'failed' : 'will run again'}: ${error.message}`,
-      );
-    }
-    if (kind === 'oom' || kind === 'crash') {
-      this.options.onVramIncident?.({
-        model: job.resolved_model ?? job.model,
-        message: error.message,
-        at: now(),
-        severity: kind === 'oom' ? 'hard' : 'soft',
-      });
-    }
-  }
-
-  /**
-   * Sends the job's request to its path on Ollama as the caller gave it, with only the model
-   * resolved and the keep-alive the fleet needs, and relays Ollama's answer frame by frame.
-   */
-  async #call(job: Job, signal: AbortSignal): Promise<Record<string, unknown>> {
-    const { events, timeouts } = this.options;
-    const ollama = this.options.backend.client;
-    const model = job.resolved_model ?? job.model;
-    const body: Record<string, unknown> = { ...job.request, model };
-    // On Ollama's own paths the fleet keeps models loaded (its keep-alive unless the caller
-    // gave one); a keep-alive of 0 becomes an unload once no job needs the model.
-    if (job.endpoint.startsWith('/api/')) {
-      if (body.keep_alive === undefined) body.keep_alive = this.options.keepAlive;
-      else if (isZeroKeepAlive(body.keep_alive)) {
-        body.keep_alive = this.options.keepAlive;
-        this.unloadWhenIdle(model);
-      }
-    }
-    // An answer that is not streamed begins only once the whole generation is done.
-    const streamed = job.endpoint.startsWith('/v1/')
-      ? body.stream === true
-      : job.kind !== 'embed' && body.stream !== false;
-    const answer = await ollama.send(job.endpoint, body, {
-      signal,
-      firstByteTimeoutMs: streamed ? timeouts.load : timeouts.load + timeouts.request,
-      idleTimeoutMs: timeouts.request,
-    });
-    events.publish(job.id, {
-      type: 'head',
-      status: answer.status,
-      contentType: answer.contentType,
-    });
-    return relayAnswer(answer, job.endpoint, signal, {
-      chunk: (data) => events.publish(job.id, { type: 'chunk', data }),
-      token: (text) => events.publish(job.id, { type: 'token', text }),
-    });
   }
 
   /** Tells the jobs someone watches where they now stand. */
