@@ -37,6 +37,8 @@ export type EngineState =
   | 'stopped';
 
 export interface EngineOptions {
+  /** How the engine waits (default: a timer); rejects when the signal aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<unknown>;
   store: JobStore;
   /** Every change of a job's state and its event. */
   jobs: Jobs;
@@ -117,7 +119,11 @@ export class Engine {
   /** Models a caller asked to unload (keep_alive 0): let go once no job needs them. */
   readonly #idleUnloads = new Set<string>();
 
+  /** Time passes through here (an injected `sleep` in tests); rejects when aborted. */
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<unknown>;
+
   constructor(private readonly options: EngineOptions) {
+    this.#sleep = options.sleep ?? ((ms, signal) => sleep(ms, undefined, { signal }));
     this.#runner = new JobRunner({
       jobs: options.jobs,
       backend: options.backend,
@@ -203,15 +209,17 @@ export class Engine {
     this.#state = state;
   }
 
+  /** Waits `ms`, or less when woken (work changed, the run stopped). */
   #pause(ms: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
+    const local = new AbortController();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
+      const done = () => {
+        local.abort(); // the sleep's timer goes with it
         resolve();
-      }
+      };
       this.#wake = done;
-      if (signal.aborted) done();
+      this.#sleep(ms, local.signal).then(done, done);
     });
   }
 
@@ -378,7 +386,7 @@ export class Engine {
         for (let i = 0; i < UNLOAD_POLLS; i++) {
           const ps = await ollama.ps(signal);
           if (!ps.models.some((m) => canonicalModelName(m.name) === model)) break;
-          await sleep(UNLOAD_POLL_MS, undefined, { signal });
+          await this.#sleep(UNLOAD_POLL_MS, signal);
         }
         // Stays in #unloading until the snapshot has seen it go, so no job is sent to it meanwhile.
         this.options.onModelChange?.({ type: 'unload', model });

@@ -98,7 +98,9 @@ function standInBackend(options: { oomOnce?: string } = {}) {
   return { backend: { name: 'default', client, monitor }, sent, peak: () => peak };
 }
 
-async function run(options: { oomOnce?: string } = {}) {
+async function run(
+  options: { oomOnce?: string; sleep?: (ms: number, signal: AbortSignal) => Promise<unknown> } = {},
+) {
   const store = new SqliteJobStore({
     stateDir: await tempDir(),
     settings: { agingMs: 60_000, maxAttempts: 3 },
@@ -127,6 +129,7 @@ async function run(options: { oomOnce?: string } = {}) {
     keepAlive: '5m',
     timeouts: { load: 10_000, request: 10_000 },
     onVramIncident: (i) => incidents.push({ model: i.model, severity: i.severity }),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
   });
   const stop = new AbortController();
   const done = engine.run(stop.signal);
@@ -173,5 +176,23 @@ describe('the engine on an OllamaBackend', () => {
     expect((await store.get(saved?.id as string))?.attempts).toBe(2);
     expect(incidents).toEqual([{ model: 'mid:1', severity: 'hard' }]);
     expect(stand.sent.filter((s) => s.model === 'mid:1')).toHaveLength(2);
+  });
+
+  it('waits only through the sleep it is given (time is injected, no timer of its own)', async () => {
+    const waits: number[] = [];
+    // A clock that never waits: each pause ends at the next turn of the event loop.
+    const sleep = (ms: number) => {
+      waits.push(ms);
+      return new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    const { store, stop, done, events } = await run({ sleep });
+    const [saved] = await store.submit([job('small:1')], Date.now(), 100);
+    events.changed();
+    const [status] = await untilFinal(store, [saved?.id as string]);
+    stop.abort();
+    await done;
+    expect(status).toBe('complete');
+    expect(waits.length).toBeGreaterThan(0);
+    expect(new Set(waits)).toContain(10); // the loop interval, through the injected sleep
   });
 });
