@@ -10,7 +10,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LadderState } from '../fleet/ladder.js';
 import type { ResourceSnapshot } from '../gpu/snapshot.js';
 import type { Logger } from '../log.js';
-import type { OllamaCallError } from '../ollama/client.js';
 import { canonicalModelName } from '../ollama/names.js';
 import type { JobEvents } from '../queue/events.js';
 import { type JobError, ladderOfAlias } from '../queue/job.js';
@@ -25,8 +24,8 @@ import {
 } from '../scheduler/planner.js';
 import { aliasResolver } from './aliases.js';
 import type { OllamaBackend } from './backend.js';
-import { classifyFailure } from './failures.js';
 import { JobRunner } from './job-runner.js';
+import { ModelActions } from './model-actions.js';
 
 export type EngineState =
   | 'idle'
@@ -77,10 +76,8 @@ export interface EngineOptions {
 }
 
 const MAX_BACKOFF_MS = 10_000;
-const UNLOAD_POLLS = 100;
 /** A model whose keep-alive ends sooner than this gets no new jobs until it is renewed. */
 const EXPIRY_GUARD_MS = 2_000;
-const UNLOAD_POLL_MS = 100;
 
 /**
  * The card as the planner sees it: usable bytes (what is used plus what is free, so the
@@ -111,8 +108,7 @@ export class Engine {
   #ollamaDown = false;
   #wake: (() => void) | undefined;
   /** The load or unload being carried out; one at a time. */
-  #action: Promise<void> | undefined;
-  readonly #unloading = new Set<string>();
+  readonly #actions: ModelActions;
   #lastDecision = '';
   /** The demand of the last dispatch, by concrete model. */
   #groups = new Map<string, DemandGroup>();
@@ -143,6 +139,22 @@ export class Engine {
       },
       unloadWhenIdle: (model) => this.unloadWhenIdle(model),
       onSettled: () => this.#wake?.(),
+    });
+    this.#actions = new ModelActions({
+      backend: options.backend,
+      log: options.schedulerLog,
+      now: options.now,
+      keepAlive: options.keepAlive,
+      loadTimeoutMs: options.timeouts.load,
+      sleep: this.#sleep,
+      ...(options.onModelChange ? { onModelChange: options.onModelChange } : {}),
+      ...(options.onVramIncident ? { onVramIncident: options.onVramIncident } : {}),
+      stillLoads: (fresh, model) => this.#decide(fresh, options.now(), false).load === model,
+      onRefused: (model, error) => this.#failWaiting(model, error),
+      onFailed: (unreachable) => {
+        if (unreachable) this.#ollamaDown = true;
+        this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
+      },
     });
   }
 
@@ -186,7 +198,7 @@ export class Engine {
       stopWaking();
       this.#set('stopping');
       await this.#runner.stop();
-      await this.#action?.catch(() => {});
+      await this.#actions.settle();
       this.#set('stopped');
     }
   }
@@ -269,21 +281,18 @@ export class Engine {
       groups.set(model, group);
     }
     this.#groups = groups;
-    const decision = this.#decide(snapshot, at, this.#action !== undefined);
+    const decision = this.#decide(snapshot, at, this.#actions.busy);
     this.#logDecision(decision);
     for (const { model, reason } of decision.impossible) {
       await this.#failWaiting(model, { code: 'FLEET_ERR_MODEL_TOO_LARGE', message: reason });
     }
-    if (this.#action === undefined && (decision.unload.length > 0 || decision.load !== undefined)) {
-      this.#action = this.#carryOut(decision.unload, decision.load).finally(() => {
-        this.#action = undefined;
-        this.#wake?.();
-      });
+    if (decision.unload.length > 0 || decision.load !== undefined) {
+      this.#actions.begin(decision.unload, decision.load, this.#signal, () => this.#wake?.());
     }
     this.#unloadIdle(snapshot);
     for (const { model, count } of decision.dispatch) {
       // Never start work on a model that an unload is taking away.
-      if (this.#unloading.has(model)) continue;
+      if (this.#actions.isUnloading(model)) continue;
       const group = [...groups.values()].find((g) => canonicalModelName(g.model) === model);
       if (!group) continue;
       const jobs = await store.claim({
@@ -299,7 +308,7 @@ export class Engine {
 
   /** Starts unloading the models callers asked to let go, of those no job needs now. */
   #unloadIdle(snapshot: ResourceSnapshot): void {
-    if (this.#action !== undefined || this.#idleUnloads.size === 0) return;
+    if (this.#actions.busy || this.#idleUnloads.size === 0) return;
     const running = this.runningByModel();
     const wanted = new Set([...this.#groups.keys()].map(canonicalModelName));
     const idle: string[] = [];
@@ -310,17 +319,14 @@ export class Engine {
     }
     if (idle.length === 0) return;
     this.options.schedulerLog.info({ unload: idle }, 'unloading: a caller asked (keep_alive 0)');
-    this.#action = this.#carryOut(idle, undefined).finally(() => {
-      this.#action = undefined;
-      this.#wake?.();
-    });
+    this.#actions.begin(idle, undefined, this.#signal, () => this.#wake?.());
   }
 
   /** The planner's answer for the demand of this loop and the given picture of the card. */
   #decide(snapshot: ResourceSnapshot, now: number, busy: boolean): Plan {
     const running = this.runningByModel();
     const loaded: LoadedState[] = snapshot.loaded
-      .filter((m) => !this.#unloading.has(canonicalModelName(m.name)))
+      .filter((m) => !this.#actions.isUnloading(m.name))
       .map((m) => ({
         model: canonicalModelName(m.name),
         bytes: m.size_vram,
@@ -370,90 +376,6 @@ export class Engine {
       { unload: decision.unload, load: decision.load, draining: decision.draining },
       decision.reason,
     );
-  }
-
-  /** Unloads, then loads, against Ollama; refreshes the snapshot after each. */
-  async #carryOut(unload: readonly string[], load: string | undefined): Promise<void> {
-    const { timeouts } = this.options;
-    const { client: ollama, monitor } = this.options.backend;
-    const signal = this.#signal;
-    const call = { signal, firstByteTimeoutMs: timeouts.load, idleTimeoutMs: timeouts.load };
-    try {
-      for (const model of unload) {
-        this.#unloading.add(model);
-        await ollama.call('/api/generate', { model, keep_alive: 0 }, call);
-        // Ollama answers at once and stops the runner when it is idle: wait until it is gone.
-        for (let i = 0; i < UNLOAD_POLLS; i++) {
-          const ps = await ollama.ps(signal);
-          if (!ps.models.some((m) => canonicalModelName(m.name) === model)) break;
-          await this.#sleep(UNLOAD_POLL_MS, signal);
-        }
-        // Stays in #unloading until the snapshot has seen it go, so no job is sent to it meanwhile.
-        this.options.onModelChange?.({ type: 'unload', model });
-      }
-      if (unload.length > 0) await monitor.refresh({ signal });
-      if (load !== undefined && (monitor.current()?.loaded.length ?? 0) > 0) {
-        // Loading beside other models: look at the card again first, as another process may
-        // have taken memory since the last nvidia-smi reading.
-        const fresh = await monitor.refresh({ telemetry: true, signal });
-        if (this.#decide(fresh, this.options.now(), false).load !== load) {
-          this.options.schedulerLog.info(
-            { model: load },
-            `not loading ${load}: it no longer fits beside the loaded models`,
-          );
-          return;
-        }
-      }
-      if (load !== undefined) {
-        const body = { model: load, keep_alive: this.options.keepAlive };
-        const started = this.options.now();
-        try {
-          // An empty generate loads a model without generating anything.
-          await ollama.call('/api/generate', body, call);
-        } catch (err) {
-          // An embedding model takes no generate: an empty embed loads it.
-          const text = (err as Partial<OllamaCallError>).ollamaError ?? '';
-          if (!text.includes('does not support generate')) throw err;
-          await ollama.call('/api/embed', body, call);
-        }
-        this.options.onModelChange?.({
-          type: 'load',
-          model: load,
-          seconds: (this.options.now() - started) / 1000,
-        });
-        await monitor.refresh({ signal });
-      }
-    } catch (err) {
-      // Shutdown cut the load or unload short: nothing went wrong.
-      if (signal.aborted) return;
-      const kind = classifyFailure(err);
-      this.options.schedulerLog.debug({ err, kind }, 'a load or unload failed');
-      this.options.schedulerLog.warn(
-        { error: (err as Error).message, kind, unload, load },
-        'could not change what Ollama holds',
-      );
-      if (kind === 'unreachable') this.#ollamaDown = true;
-      if (load !== undefined && (kind === 'oom' || kind === 'crash')) {
-        this.options.onVramIncident?.({
-          model: load,
-          message: (err as OllamaCallError).ollamaError ?? String(err),
-          at: this.options.now(),
-          severity: kind === 'oom' ? 'hard' : 'soft',
-        });
-      }
-      if (load !== undefined && kind === 'rejected') {
-        // Ollama refuses the model itself (not installed, not a model): no job of it can run.
-        const { httpStatus, ollamaError } = err as OllamaCallError;
-        await this.#failWaiting(load, {
-          code: 'FLEET_ERR_OLLAMA_RESPONSE',
-          message: ollamaError,
-          status: httpStatus,
-        });
-      }
-      this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
-    } finally {
-      for (const model of unload) this.#unloading.delete(model);
-    }
   }
 
   /** Fails every waiting job of a model (it can never run, or Ollama refuses it). */
