@@ -1,6 +1,7 @@
 /** `fleet status`: every ladder, its incidents and history, and what Ollama has installed. */
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { JobClient } from '../api/job-client.js';
 import { resourcesView } from '../api/routes/stats.js';
 import { formatDuration } from '../config/duration.js';
 import type { FleetConfig } from '../config/load.js';
@@ -72,10 +73,11 @@ async function statusOnce(
     now: cli.now,
   });
   const ollamaClient = statusClient(config);
-  const [status, ollama, snapshot] = await Promise.all([
+  const [status, ollama, snapshot, work] = await Promise.all([
     control.status(),
     readOllama(ollamaClient),
     readResources(config, ollamaClient, cli),
+    readWork(control.via, config),
     registry.load(),
   ]);
   const ladders = status.ladders.filter((l) => chosen === undefined || l.name === chosen);
@@ -88,7 +90,7 @@ async function statusOnce(
     }));
     const resources = resourcesView(snapshot, estimate);
     cli.stdout(
-      `${JSON.stringify({ via: control.via, ladders: withEstimates, notes: status.notes, ollama, resources }, null, 2)}\n`,
+      `${JSON.stringify({ via: control.via, ladders: withEstimates, notes: status.notes, ollama, resources, ...(work ? { work } : {}) }, null, 2)}\n`,
     );
     return 0;
   }
@@ -102,6 +104,7 @@ async function statusOnce(
     ),
   );
   const footer = [
+    ...formatWork(work),
     ...formatResources(snapshot, estimate),
     ollama.reachable
       ? `ollama ${ollama.url}: ${ollama.models?.length ?? 0} models installed`
@@ -110,6 +113,44 @@ async function statusOnce(
   ];
   cli.stdout(`${[...blocks, footer.join('\n')].join('\n\n')}\n`);
   return 0;
+}
+
+/** The work a running supervisor has in hand: its queue, what runs, the pulls under way. */
+interface Work {
+  waiting: number;
+  running: number;
+  pulls: { model: string; status: string; completed?: number; total?: number }[];
+}
+
+/** Only a running supervisor knows its work (`via` is its URL); the state file does not. */
+async function readWork(via: string, config: FleetConfig): Promise<Work | undefined> {
+  if (!/^https?:\/\//.test(via)) return undefined;
+  try {
+    const client = new JobClient({ url: via, token: config.api.token ?? config.api.admin_token });
+    const stats = await client.call<{
+      running: number;
+      queue: { by_status: { pending: number; queued: number } };
+      pulls?: Work['pulls'];
+    }>('/api/stats', { signal: AbortSignal.timeout(3_000) });
+    return {
+      waiting: stats.queue.by_status.pending + stats.queue.by_status.queued,
+      running: stats.running,
+      pulls: stats.pulls ?? [],
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function formatWork(work: Work | undefined): string[] {
+  if (!work) return [];
+  return [
+    `jobs: ${work.waiting} waiting, ${work.running} running`,
+    ...work.pulls.map(
+      (p) =>
+        `pulling ${p.model}: ${p.status}${p.total ? ` ${Math.floor((100 * (p.completed ?? 0)) / p.total)}%` : ''} (its jobs wait)`,
+    ),
+  ];
 }
 
 /** Status answers quickly: Ollama gets at most three seconds. */

@@ -48,6 +48,9 @@ describe('fleet serve and the admin API', () => {
     const status = JSON.parse((await runFleet(['status', '--json', ...args])).stdout);
     expect(status.via).toBe(url);
     expect(status.ladders[0].current_model).toBe('phi3:mini');
+    // Through the supervisor, status also shows the work it has in hand.
+    expect(status.work).toEqual({ waiting: 0, running: 0, pulls: expect.any(Array) });
+    expect((await runFleet(['status', ...args])).stdout).toContain('jobs: 0 waiting, 0 running');
   });
 
   it('refusals from the supervisor keep their exit code', async () => {
