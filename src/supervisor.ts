@@ -3,27 +3,21 @@
  * Nothing here reads the environment or signals; `fleet serve` hands those in.
  */
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { serveToken } from './api/auto-token.js';
 import { exposureOf } from './api/exposure.js';
 import { buildApiServer } from './api/server.js';
 import { Background } from './background.js';
 import type { FleetConfig } from './config/load.js';
-import { autoTokenFile } from './config/load.js';
 import { aliasResolver } from './engine/aliases.js';
 import { Engine } from './engine/engine.js';
 import { Errors, FleetError } from './errors.js';
 import { localFleetControl } from './fleet/control.js';
 import { SerialEffects } from './fleet/effects.js';
-import {
-  currentModel,
-  type Incident,
-  type LadderOutcome,
-  type LadderState,
-} from './fleet/ladder.js';
+import { currentModel, type Incident, type LadderOutcome } from './fleet/ladder.js';
+import { LadderCache } from './fleet/ladder-cache.js';
 import { LadderStore } from './fleet/ladder-store.js';
 import { healthProblems, incidentLadders, telemetryIncidents } from './fleet/policy.js';
 import { ModelPulls } from './fleet/pulls.js';
@@ -58,7 +52,6 @@ const OLLAMA_POLL_MS = 1_000;
 const NVIDIA_SMI_TIMEOUT_MS = 10_000;
 /** How often "the current rung no longer fits" may count as an incident. */
 const TELEMETRY_INCIDENT_EVERY_MS = 60_000;
-const LADDER_CACHE_MS = 1_000;
 /** The longest a pull may take, progress or not: a large model on a slow link takes hours. */
 const PULL_TIMEOUT_MS = 6 * 3_600_000;
 
@@ -77,34 +70,10 @@ export async function startSupervisor(options: {
   const exposure = exposureOf({ ...config.api, token: token ?? config.api.admin_token });
   if (exposure.kind === 'refused') throw new FleetError(Errors.FLEET_ERR_UNSAFE, exposure.reason);
   if (exposure.kind === 'open') apiLog.warn(exposure.warning);
-  // The engine resolves aliases every loop: read the state file at most once a second, and
-  // at once after a transition.
-  // When the file cannot be read for a while (replaced, out of file handles), the last good
-  // copy stands in, and the trouble is said once until the file reads again.
-  let ladderCache: { at: number; value: LadderState[] } | undefined;
-  let lastGoodLadders: LadderState[] | undefined;
-  let ladderReadFailing = false;
-  const currentLadders = async (): Promise<LadderState[]> => {
-    if (ladderCache && now() - ladderCache.at <= LADDER_CACHE_MS) return ladderCache.value;
-    try {
-      const value = (await ladders.read()).ladders;
-      ladderCache = { at: now(), value };
-      lastGoodLadders = value;
-      if (ladderReadFailing) fleetLog.info('the ladder state reads again');
-      ladderReadFailing = false;
-      return value;
-    } catch (err) {
-      if (!lastGoodLadders) throw err;
-      if (!ladderReadFailing)
-        fleetLog.warn(
-          { err },
-          'cannot read the ladder state; resolving aliases from the last good copy',
-        );
-      ladderReadFailing = true;
-      ladderCache = { at: now(), value: lastGoodLadders };
-      return lastGoodLadders;
-    }
-  };
+  // Aliases resolve every loop: the state file read at most once a second (at once after a
+  // transition), the last good copy standing in while it cannot be read.
+  const ladderCache = new LadderCache(() => ladders.read().then((l) => l.ladders), now, fleetLog);
+  const currentLadders = () => ladderCache.current();
   // Bound below, once Ollama's client and Docker's exist: what follows a ladder's move.
   let afterTransition: (ladder: string, outcome: LadderOutcome) => void = () => {};
   const ladders = new LadderStore({
@@ -114,7 +83,7 @@ export async function startSupervisor(options: {
     log: fleetLog,
     now,
     onTransition: (ladder, outcome) => {
-      ladderCache = undefined;
+      ladderCache.forget();
       afterTransition(ladder, outcome);
     },
   });
@@ -503,31 +472,4 @@ export async function startSupervisor(options: {
       return closed;
     },
   };
-}
-
-/**
- * The API token `serve` uses: the configured one, or for `token: auto` the one kept in the
- * state folder, made (random, mode 0600) at the first start and logged by its path only.
- */
-async function serveToken(config: FleetConfig, log: Logger): Promise<string | undefined> {
-  if (config.api.token !== undefined || !config.api.auto_token) return config.api.token;
-  const file = autoTokenFile(config.state_dir);
-  const token = randomBytes(24).toString('base64url');
-  await mkdir(config.state_dir, { recursive: true });
-  try {
-    // Created only if absent: two first starts cannot hand out different tokens.
-    await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    const made = (await readFile(file, 'utf8')).trim();
-    if (made === '') {
-      throw new FleetError(
-        Errors.FLEET_ERR_STATE_IO,
-        `${file} is empty (a start that was cut short?): delete it, and the next start makes a new token`,
-      );
-    }
-    return made;
-  }
-  log.info({ file }, `made an API token (api.token: auto): it is in ${file}`);
-  return token;
 }

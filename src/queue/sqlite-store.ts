@@ -4,11 +4,10 @@
  * method is one statement or one transaction.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { Errors, FleetError } from '../errors.js';
-import { keepAsideSync } from '../files/atomic.js';
 import type { Logger } from '../log.js';
 import {
   JOB_STATUSES,
@@ -21,37 +20,10 @@ import {
   PRIORITY_RANK,
   type Priority,
 } from './job.js';
+import { openJobDatabase } from './sqlite-schema.js';
 import type { ClaimRequest, JobCounts, JobStore, ModelDemand, StoreSettings } from './store.js';
 
 export const JOBS_FILE = 'jobs.db';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS jobs (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  model TEXT NOT NULL,
-  resolved_model TEXT,
-  kind TEXT NOT NULL,
-  endpoint TEXT,
-  request TEXT NOT NULL,
-  attached INTEGER NOT NULL DEFAULT 0,
-  priority INTEGER NOT NULL,
-  metadata TEXT,
-  client TEXT,
-  idempotency_key TEXT,
-  status TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  max_attempts INTEGER NOT NULL,
-  result TEXT,
-  error TEXT,
-  submitted_at INTEGER NOT NULL,
-  started_at INTEGER,
-  completed_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (status, model, priority, seq);
-CREATE INDEX IF NOT EXISTS jobs_completed ON jobs (completed_at) WHERE completed_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_rank ON jobs (status, priority, submitted_at, seq);
-`;
 
 interface Row {
   seq: number;
@@ -89,7 +61,7 @@ export class SqliteJobStore implements JobStore {
     this.file = path.join(options.stateDir, JOBS_FILE);
     this.#settings = options.settings;
     mkdirSync(options.stateDir, { recursive: true });
-    this.#db = openDatabase(this.file, options.log);
+    this.#db = openJobDatabase(this.file, options.log);
   }
 
   async submit(jobs: readonly NewJob[], now: number, maxSize: number): Promise<Job[]> {
@@ -443,78 +415,6 @@ export class SqliteJobStore implements JobStore {
     this.#closed = true;
     this.#db.close();
   }
-}
-
-/**
- * Opens the job database, checked page by page (`PRAGMA quick_check`) so corruption is seen
- * at start-up, not as failing submits later. A database that cannot be read is never written
- * over: it is kept aside (with its journal) for whoever wants the jobs back, and an empty one
- * is started, so the supervisor serves again at once.
- */
-function openDatabase(file: string, log: Logger): Database.Database {
-  const problem = existsSync(file) ? checkDatabase(file) : undefined;
-  if (problem === undefined) return prepare(new Database(file));
-  // Kept with its journal under names SQLite pairs again (`X-wal` beside `X`), so whoever
-  // opens the kept file gets the jobs its journal held.
-  const at = new Date();
-  const aside = keepAsideSync(file, at);
-  for (const suffix of ['-wal', '-shm']) {
-    if (existsSync(`${file}${suffix}`)) renameSync(`${file}${suffix}`, `${aside}${suffix}`);
-  }
-  log.error(
-    { file, aside, problem },
-    `job database ${file} is corrupt (${problem}); kept it as ${aside} and started an empty one`,
-  );
-  return prepare(new Database(file));
-}
-
-/**
- * What is wrong with an existing database file, or undefined: checked read-only and before
- * anything writes to it (no schema change, no checkpoint into a damaged file).
- */
-function checkDatabase(file: string): string | undefined {
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
-    const check = db.pragma('quick_check', { simple: true });
-    return check === 'ok' ? undefined : `quick_check: ${String(check).slice(0, 200)}`;
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? '';
-    if (code !== 'SQLITE_NOTADB' && !code.startsWith('SQLITE_CORRUPT')) throw err;
-    return (err as Error).message;
-  } finally {
-    db?.close();
-  }
-}
-
-function prepare(db: Database.Database): Database.Database {
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
-  db.exec(SCHEMA);
-  addMissingColumns(db);
-  return db;
-}
-
-/** Columns added since the first release, added to a file made before them. */
-const LATER_COLUMNS: Record<string, string> = {
-  endpoint: 'endpoint TEXT',
-  attached: 'attached INTEGER NOT NULL DEFAULT 0',
-  idempotency_key: 'idempotency_key TEXT',
-};
-
-function addMissingColumns(db: Database.Database): void {
-  const have = new Set(
-    (db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((c) => c.name),
-  );
-  db.transaction(() => {
-    for (const [name, definition] of Object.entries(LATER_COLUMNS)) {
-      if (!have.has(name)) db.exec(`ALTER TABLE jobs ADD COLUMN ${definition}`);
-    }
-    db.exec(
-      'CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL',
-    );
-  })();
 }
 
 function toJob(row: Row): Job {
