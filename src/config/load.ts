@@ -8,10 +8,13 @@ import path from 'node:path';
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { Errors, FleetError } from '../errors.js';
+import { type BackendConfig, backendFormIssues, backendsOf } from './backends.js';
 import { formatKeyPath, knownKeysAt } from './key-path.js';
 import { fleetConfigSchema, type ParsedFleetConfig } from './schema.js';
 
-export interface FleetConfig extends Omit<ParsedFleetConfig, 'api'> {
+export interface FleetConfig extends Omit<ParsedFleetConfig, 'api' | 'backends'> {
+  /** The Ollama servers: the `backends:` list, or the top-level `ollama` as `default`. */
+  readonly backends: readonly BackendConfig[];
   /** The absolute path of the file this came from. */
   readonly source: string;
   /** Absolute; a relative state_dir in the file is taken from the file's folder. */
@@ -99,6 +102,8 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
     );
   }
 
+  const formIssues = backendFormIssues(raw as Record<string, unknown>, options.env ?? {});
+  if (formIssues.length > 0) throw invalidConfig(file, doc, lines, raw, formIssues, new Map());
   const fromEnv = applyEnvOverrides(raw as Record<string, unknown>, options.env ?? {});
   if (options.overrides?.api_port !== undefined) {
     setIn(raw as Record<string, unknown>, ['api', 'port'], options.overrides.api_port);
@@ -123,6 +128,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
 
   const config: FleetConfig = {
     ...value,
+    backends: backendsOf(value),
     source: file,
     state_dir: stateDir,
     api: {

@@ -88,6 +88,31 @@ const gpuSchema = z.strictObject({
   safety_margin_mib: z.number().int().nonnegative().default(1024),
 });
 
+/** Backend names appear in logs, metrics labels and `/api/stats`. */
+const backendName = z.string().regex(/^[A-Za-z0-9_.-]+$/, {
+  message: 'expected a backend name of letters, digits, "_", "." or "-"',
+});
+
+/**
+ * One Ollama server of several (one per GPU or per host): what the top-level `ollama` and
+ * `gpu` sections say for a single one, plus which models it may run.
+ */
+const backendSchema = z.strictObject({
+  name: backendName,
+  url: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }),
+  /** Its container, whose logs are followed; with none of these three, no log is followed. */
+  container: containerTarget.optional(),
+  log_file: z.string().min(1).optional(),
+  journald_unit: z.string().min(1).optional(),
+  timeouts: ollamaSchema.shape.timeouts,
+  gpu: gpuSchema.prefault({}),
+  /** The models it may run (an allow-list); any model when left out. */
+  models: z
+    .array(modelName)
+    .min(1, { message: 'list at least one model, or leave models out' })
+    .optional(),
+});
+
 const ladderSchema = z.strictObject({
   name: ladderName,
   /** Largest model first; each step down is smaller. */
@@ -296,6 +321,8 @@ export const fleetConfigSchema = z
   .strictObject({
     ollama: ollamaSchema.prefault({}),
     gpu: gpuSchema.prefault({}),
+    /** Several Ollama servers behind this supervisor, instead of the one `ollama` + `gpu` describe. */
+    backends: z.array(backendSchema).min(1, { message: 'list at least one backend' }).optional(),
     ladders: z
       .array(ladderSchema)
       .min(1, { message: 'at least one ladder is needed' })
@@ -317,6 +344,20 @@ export const fleetConfigSchema = z
     if (config.ollama.log_file !== undefined && config.ollama.journald_unit !== undefined) {
       push(['ollama', 'journald_unit'], 'give ollama.log_file or ollama.journald_unit, not both');
     }
+    const backendNames = new Set<string>();
+    config.backends?.forEach((backend, i) => {
+      if (backendNames.has(backend.name))
+        push(['backends', i, 'name'], `duplicate backend name "${backend.name}"`);
+      backendNames.add(backend.name);
+      const sources = (['container', 'log_file', 'journald_unit'] as const).filter(
+        (key) => backend[key] !== undefined,
+      );
+      if (sources.length > 1)
+        push(
+          ['backends', i, sources[1] as string],
+          `give one of ${sources.join(', ')}, not several`,
+        );
+    });
     const ladderNames = new Set<string>();
     config.ladders.forEach((ladder, i) => {
       if (ladderNames.has(ladder.name))
@@ -364,3 +405,5 @@ export type LadderConfig = ParsedFleetConfig['ladders'][number];
 export type PatternConfig = ParsedFleetConfig['detection']['patterns'][number];
 export type WorkerConfig = ParsedFleetConfig['workers'][number];
 export type ModelConfig = ParsedFleetConfig['models'][number];
+export type BackendEntry = NonNullable<ParsedFleetConfig['backends']>[number];
+export type GpuConfig = ParsedFleetConfig['gpu'];

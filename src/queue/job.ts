@@ -71,6 +71,8 @@ export interface Job extends NewJob {
   status: JobStatus;
   /** The concrete model it ran on, once dispatched. */
   resolved_model: string | null;
+  /** The Ollama backend it runs or ran on (its name in fleet.yaml), once dispatched. */
+  backend: string | null;
   attempts: number;
   /** Ollama's answer: the text, message or embeddings, and its timing fields. */
   result: Record<string, unknown> | null;

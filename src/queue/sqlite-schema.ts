@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   id TEXT NOT NULL UNIQUE,
   model TEXT NOT NULL,
   resolved_model TEXT,
+  backend TEXT,
   kind TEXT NOT NULL,
   endpoint TEXT,
   request TEXT NOT NULL,
@@ -93,6 +94,7 @@ const LATER_COLUMNS: Record<string, string> = {
   endpoint: 'endpoint TEXT',
   attached: 'attached INTEGER NOT NULL DEFAULT 0',
   idempotency_key: 'idempotency_key TEXT',
+  backend: 'backend TEXT',
 };
 
 function addMissingColumns(db: Database.Database): void {

@@ -30,6 +30,7 @@ interface Row {
   id: string;
   model: string;
   resolved_model: string | null;
+  backend: string | null;
   kind: Job['kind'];
   endpoint: string | null;
   request: string;
@@ -168,12 +169,18 @@ export class SqliteJobStore implements JobStore {
        ORDER BY ${RANK}, seq LIMIT @limit`,
     );
     const start = this.#db.prepare(
-      `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = @now, resolved_model = @resolved
-       WHERE id = @id AND status = 'pending'`,
+      `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = @now, resolved_model = @resolved,
+       backend = @backend WHERE id = @id AND status = 'pending'`,
     );
     const ids = this.#db.transaction(() => {
       const picked = (pick.all(params) as { id: string }[]).map((r) => r.id);
-      for (const id of picked) start.run({ id, now: request.now, resolved: request.resolved });
+      for (const id of picked)
+        start.run({
+          id,
+          now: request.now,
+          resolved: request.resolved,
+          backend: request.backend ?? null,
+        });
       return picked;
     })();
     return ids.map((id) => this.#getSync(id) as Job);
@@ -226,7 +233,7 @@ export class SqliteJobStore implements JobStore {
       }
       return this.#db
         .prepare(
-          `UPDATE jobs SET status = 'pending', attempts = ?, error = ?, started_at = NULL, resolved_model = NULL WHERE id = ?`,
+          `UPDATE jobs SET status = 'pending', attempts = ?, error = ?, started_at = NULL, resolved_model = NULL, backend = NULL WHERE id = ?`,
         )
         .run(attempts, JSON.stringify(error), id).changes;
     })();
@@ -270,7 +277,7 @@ export class SqliteJobStore implements JobStore {
         .run(error, now).changes;
       const requeued = this.#db
         .prepare(
-          `UPDATE jobs SET status = 'pending', started_at = NULL, resolved_model = NULL WHERE status IN ('running', 'queued')`,
+          `UPDATE jobs SET status = 'pending', started_at = NULL, resolved_model = NULL, backend = NULL WHERE status IN ('running', 'queued')`,
         )
         .run().changes;
       return { requeued, failed, cancelled };
@@ -422,6 +429,7 @@ function toJob(row: Row): Job {
     id: row.id,
     model: row.model,
     resolved_model: row.resolved_model,
+    backend: row.backend,
     kind: row.kind,
     endpoint: row.endpoint ?? KIND_ENDPOINTS[row.kind],
     request: JSON.parse(row.request),

@@ -28,6 +28,8 @@ export interface ClaimRequest {
   models: readonly string[];
   /** The concrete model they will run on. */
   resolved: string;
+  /** The backend they will run on, kept on each job. */
+  backend?: string;
   limit: number;
   now: number;
 }

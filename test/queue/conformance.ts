@@ -70,6 +70,26 @@ export function describeJobStore(name: string, open: OpenStore): void {
       await store.submit([job('a:1'), job('a:1')], T0, 3);
     });
 
+    it('keeps the backend a job was claimed for, until it goes back to the queue', async () => {
+      const store = await open(SETTINGS);
+      const [a, b] = await store.submit([job('m:1'), job('m:1')], T0, BIG);
+      const claimed = await store.claim({
+        models: ['m:1'],
+        resolved: 'm:1',
+        limit: 2,
+        now: T0,
+        backend: 'gpu-1',
+      });
+      expect(claimed.map((j) => j.backend)).toEqual(['gpu-1', 'gpu-1']);
+      await store.complete(a?.id as string, { response: 'x' }, T0);
+      expect((await store.get(a?.id as string))?.backend).toBe('gpu-1');
+      // Back in the queue it belongs to no backend; the next claim names its own.
+      await store.requeue(b?.id as string, { code: 'X', message: 'away' }, false, T0);
+      expect((await store.get(b?.id as string))?.backend).toBeNull();
+      const [again] = await store.claim({ models: ['m:1'], resolved: 'm:1', limit: 1, now: T0 });
+      expect(again?.backend).toBeNull();
+    });
+
     it('claims high before normal before low, oldest first within a priority', async () => {
       const store = await open(SETTINGS);
       const low = await store.submit([job('m:1', 'low')], T0, BIG);

@@ -319,3 +319,78 @@ describe('fleet.yaml errors name the file, the line, the key path and what was e
     expect(lines[1]).toContain(':4: api.port');
   });
 });
+
+describe('fleet.yaml backends', () => {
+  const two = `backends:
+  - name: a
+    url: http://127.0.0.1:11501
+    container: ollama-a
+    gpu: { vram_total_mib: 8192 }
+  - name: gpu-1.b
+    url: http://127.0.0.1:11502
+    models: [qwen2.5:0.5b]
+`;
+
+  it("today's top-level ollama + gpu are one backend named default", async () => {
+    const file = await configFile(
+      'ollama:\n  url: http://10.0.0.9:11434\ngpu:\n  vram_total_mib: 24576\n',
+    );
+    const { config } = await loadConfig({ path: file });
+    expect(config.backends).toEqual([
+      expect.objectContaining({
+        name: 'default',
+        url: 'http://10.0.0.9:11434',
+        container: 'ollama',
+        gpu: expect.objectContaining({ vram_total_mib: 24576, safety_margin_mib: 1024 }),
+      }),
+    ]);
+    expect(config.backends[0]?.models).toBeUndefined();
+  });
+
+  it('a list gives each backend its own url, log source, gpu section and allow-list', async () => {
+    const { config } = await loadConfig({ path: await configFile(two) });
+    expect(config.backends.map((b) => b.name)).toEqual(['a', 'gpu-1.b']);
+    expect(config.backends[0]).toMatchObject({
+      container: 'ollama-a',
+      gpu: { vram_total_mib: 8192, nvidia_smi: 'nvidia-smi', poll_interval: 5_000 },
+      timeouts: { connect: 5_000, load: 300_000, request: 600_000 },
+    });
+    expect(config.backends[1]?.container).toBeUndefined();
+    expect(config.backends[1]?.models).toEqual(['qwen2.5:0.5b']);
+  });
+
+  it('both forms at once is an error that names the line and the key', async () => {
+    const err = await loadError(`ollama:\n  url: http://x:1\n${two}`);
+    expect(err.code).toBe('FLEET_ERR_CONFIG_INVALID');
+    expect(err.message).toMatch(
+      /fleet\.yaml:2: ollama: give `backends` or the top-level `ollama` section, not both/,
+    );
+  });
+
+  it('names must be unique and plain, urls must be URLs', async () => {
+    const err = await loadError(
+      'backends:\n  - name: a\n    url: http://x:1\n  - name: a\n    url: nope\n  - name: "a b"\n    url: http://y:1\n',
+    );
+    expect(err.message).toContain('backends[1].name: duplicate backend name "a"');
+    expect(err.message).toContain('backends[1].url: expected an http(s) URL');
+    expect(err.message).toContain('backends[2].name: expected a backend name of letters, digits');
+  });
+
+  it('unknown keys in a backend are refused with the keys it takes', async () => {
+    const err = await loadError('backends:\n  - name: a\n    url: http://x:1\n    vram: 8\n');
+    expect(err.message).toMatch(
+      /:4: backends\[0\]\.vram: unknown key \(expected one of: name, url, container/,
+    );
+  });
+
+  it.each(['OLLAMA_HOST', 'FLEET_OLLAMA_URL'])(
+    'with backends, %s is refused with a message naming it',
+    async (variable) => {
+      const err = await loadError(two, { [variable]: 'http://elsewhere:11434' });
+      expect(err.code).toBe('FLEET_ERR_CONFIG_INVALID');
+      expect(err.message).toContain(
+        `the environment variable ${variable} sets the single Ollama's URL`,
+      );
+    },
+  );
+});

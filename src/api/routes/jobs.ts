@@ -77,6 +77,8 @@ export function jobView(job: Job, position?: number) {
     status: job.status,
     model: job.model,
     resolved_model: job.resolved_model,
+    /** The Ollama backend that runs or ran it (`default` with a single Ollama). */
+    backend: job.backend,
     kind: job.kind,
     priority: job.priority,
     attempts: job.attempts,
