@@ -75,16 +75,29 @@ export interface Plan {
   reason: string;
 }
 
+/** Work that has waited past `maxWaitMs` goes before any priority: nothing starves. */
+function urgencyOf(group: DemandGroup, now: number, maxWaitMs: number): number {
+  return now - group.oldest > maxWaitMs ? -1 : group.rank;
+}
+
+/** Demand most urgent first: overdue work, then by rank, then oldest. */
+export function urgencyOrder(
+  demand: readonly DemandGroup[],
+  now: number,
+  maxWaitMs: number,
+): DemandGroup[] {
+  return [...demand].sort(
+    (a, b) => urgencyOf(a, now, maxWaitMs) - urgencyOf(b, now, maxWaitMs) || a.oldest - b.oldest,
+  );
+}
+
 export function plan(input: PlanInput): Plan {
   const { capacity } = input;
-  // Work that has waited past the bound goes before any priority: nothing starves.
-  const urgency = (g: DemandGroup) => (input.now - g.oldest > input.maxWaitMs ? -1 : g.rank);
-  const byUrgency = (a: DemandGroup, b: DemandGroup) =>
-    urgency(a) - urgency(b) || a.oldest - b.oldest;
+  const urgency = (g: DemandGroup) => urgencyOf(g, input.now, input.maxWaitMs);
   /** Whether `want` may take the place of a model with `held` waiting work: only if it ranks higher. */
   const outranks = (want: DemandGroup, held: DemandGroup | undefined) =>
     !held || urgency(want) < urgency(held);
-  const demand = [...input.demand].sort(byUrgency);
+  const demand = urgencyOrder(input.demand, input.now, input.maxWaitMs);
   const loadedNames = new Set(input.loaded.filter((l) => !l.expiring).map((l) => l.model));
   const impossible: Plan['impossible'] = [];
   const waiting: DemandGroup[] = [];
