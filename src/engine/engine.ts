@@ -4,9 +4,14 @@
  * loads: an empty generate with the configured keep_alive), then claims up to the per-model
  * concurrency of jobs on loaded models and hands them to the job runner (`job-runner.ts`,
  * which runs and relays them). The supervisor unloads before it loads, so Ollama never has
- * to evict on its own. Ollama unreachable pauses dispatch with backoff.
+ * to evict on its own. Ollama unreachable pauses dispatch and probes it every second; once
+ * it counts as down, what runs on it goes back to the queue with its attempt given back.
+ * With several backends, each has its own dispatcher, and placement (`backends/placement.ts`)
+ * tells each which models are its share.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BackendHealth } from '../backends/health.js';
+import type { BackendView, PlacementResult } from '../backends/placement.js';
 import type { LadderState } from '../fleet/ladder.js';
 import type { ResourceSnapshot } from '../gpu/snapshot.js';
 import type { Logger } from '../log.js';
@@ -35,7 +40,18 @@ export type EngineState =
   | 'stopping'
   | 'stopped';
 
+/** Which models are this backend's to serve, of all the demand; see backends/placement.ts. */
+export interface Placer {
+  share(
+    backend: string,
+    demand: readonly DemandGroup[],
+    now: number,
+  ): { models: ReadonlySet<string>; impossible: PlacementResult['impossible'] };
+}
+
 export interface EngineOptions {
+  /** With several backends: the share of the demand this one serves (default: all of it). */
+  placement?: Placer;
   /** How the engine waits (default: a timer); rejects when the signal aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<unknown>;
   store: JobStore;
@@ -76,6 +92,8 @@ export interface EngineOptions {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** While a backend does not answer, it is asked again this often. */
+const PROBE_EVERY_MS = 1_000;
 /** A model whose keep-alive ends sooner than this gets no new jobs until it is renewed. */
 const EXPIRY_GUARD_MS = 2_000;
 
@@ -104,14 +122,16 @@ export class Engine {
   #signal: AbortSignal = new AbortController().signal;
   /** Grows while dispatch itself fails (the store, the ladder file), so errors do not spin. */
   #dispatchBackoffMs = 0;
-  /** Set when Ollama stopped answering: no job is claimed until it answers again. */
-  #ollamaDown = false;
+  /** Whether Ollama answers: no job is claimed while it is not up. */
+  readonly #health: BackendHealth;
   #wake: (() => void) | undefined;
   /** The load or unload being carried out; one at a time. */
   readonly #actions: ModelActions;
   #lastDecision = '';
   /** The demand of the last dispatch, by concrete model. */
   #groups = new Map<string, DemandGroup>();
+  /** All of it, this backend's share or not (to find the names a failing model's jobs carry). */
+  #allGroups = new Map<string, DemandGroup>();
   /** Models a caller asked to unload (keep_alive 0): let go once no job needs them. */
   readonly #idleUnloads = new Set<string>();
 
@@ -120,6 +140,17 @@ export class Engine {
 
   constructor(private readonly options: EngineOptions) {
     this.#sleep = options.sleep ?? ((ms, signal) => sleep(ms, undefined, { signal }));
+    this.#health = options.backend.health ?? new BackendHealth(options.now);
+    // Down: what runs there will not finish; it goes back to the queue for any backend.
+    this.#health.onChange(({ state, problem }) => {
+      if (state === 'down') {
+        this.#runner.interruptAll({
+          code: 'FLEET_ERR_OLLAMA_UNREACHABLE',
+          message: `backend ${options.backend.name} stopped answering: ${problem ?? 'no answer'}`,
+        });
+      }
+      this.#wake?.();
+    });
     this.#runner = new JobRunner({
       jobs: options.jobs,
       backend: options.backend,
@@ -131,10 +162,11 @@ export class Engine {
       ...(options.onVramIncident ? { onVramIncident: options.onVramIncident } : {}),
       onAnswered: () => {
         this.#backoffMs = 0;
+        this.#health.answered();
       },
-      onUnreachable: () => {
-        this.#ollamaDown = true;
-        this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
+      onUnreachable: (problem) => {
+        this.#health.suspect(problem);
+        this.#backoffMs = Math.min(PROBE_EVERY_MS, Math.max(250, this.#backoffMs * 2));
         return this.#backoffMs;
       },
       unloadWhenIdle: (model) => this.unloadWhenIdle(model),
@@ -151,15 +183,46 @@ export class Engine {
       ...(options.onVramIncident ? { onVramIncident: options.onVramIncident } : {}),
       stillLoads: (fresh, model) => this.#decide(fresh, options.now(), false).load === model,
       onRefused: (model, error) => this.#failWaiting(model, error),
-      onFailed: (unreachable) => {
-        if (unreachable) this.#ollamaDown = true;
-        this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
+      onFailed: (unreachable, problem) => {
+        if (unreachable) this.#health.suspect(problem);
+        const cap = unreachable ? PROBE_EVERY_MS : MAX_BACKOFF_MS;
+        this.#backoffMs = Math.min(cap, Math.max(250, this.#backoffMs * 2));
       },
     });
   }
 
   get state(): EngineState {
     return this.#state;
+  }
+
+  /** Whether its backend answers. */
+  get health(): BackendHealth {
+    return this.#health;
+  }
+
+  /** This backend as placement sees it: health, card, what it holds or is loading. */
+  view(): BackendView {
+    const { backend, now, estimate } = this.options;
+    const snapshot = backend.monitor.current();
+    const loaded = snapshot ? this.#loadedState(snapshot, now()) : [];
+    const loading = this.#actions.loading;
+    if (loading !== undefined && !loaded.some((l) => l.model === canonicalModelName(loading))) {
+      loaded.push({
+        model: canonicalModelName(loading),
+        bytes: estimate(loading) ?? 0,
+        running: 0,
+      });
+    }
+    return {
+      name: backend.name,
+      healthy: this.#health.dispatchable,
+      capacity: snapshot
+        ? capacityOf(snapshot, this.options.vramTotal)
+        : { total: this.options.vramTotal, external: 0 },
+      loaded,
+      allows: backend.models,
+      marginBytes: this.options.marginBytes,
+    };
   }
 
   /** Jobs in flight, by concrete model. */
@@ -237,15 +300,18 @@ export class Engine {
 
   async #dispatch(): Promise<void> {
     const { store, now } = this.options;
-    if (this.#ollamaDown) {
+    if (!this.#health.dispatchable) {
       // Jobs stay pending while Ollama is away, rather than flicker through running.
       try {
-        await this.options.backend.client.version();
-      } catch {
-        this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.#backoffMs * 2));
+        await this.options.backend.client.version(
+          AbortSignal.any([this.#signal, AbortSignal.timeout(PROBE_EVERY_MS * 3)]),
+        );
+      } catch (err) {
+        this.#health.down((err as Error).message);
+        this.#backoffMs = PROBE_EVERY_MS;
         return;
       }
-      this.#ollamaDown = false;
+      this.#health.answered();
       this.#backoffMs = 0;
       this.options.log.info('Ollama answers again');
     }
@@ -280,11 +346,14 @@ export class Engine {
       group.oldest = Math.min(group.oldest, d.oldest_submitted_at);
       groups.set(model, group);
     }
-    this.#groups = groups;
+    this.#groups = this.#share(groups, at);
     const decision = this.#decide(snapshot, at, this.#actions.busy);
     this.#logDecision(decision);
     for (const { model, reason } of decision.impossible) {
       await this.#failWaiting(model, { code: 'FLEET_ERR_MODEL_TOO_LARGE', message: reason });
+    }
+    for (const { model, reason, code } of this.#impossible) {
+      await this.#failWaiting(model, { code, message: reason });
     }
     if (decision.unload.length > 0 || decision.load !== undefined) {
       this.#actions.begin(decision.unload, decision.load, this.#signal, () => this.#wake?.());
@@ -293,13 +362,14 @@ export class Engine {
     for (const { model, count } of decision.dispatch) {
       // Never start work on a model that an unload is taking away.
       if (this.#actions.isUnloading(model)) continue;
-      const group = [...groups.values()].find((g) => canonicalModelName(g.model) === model);
+      const group = [...this.#groups.values()].find((g) => canonicalModelName(g.model) === model);
       if (!group) continue;
       const jobs = await store.claim({
         models: group.submitted,
         resolved: group.model,
         limit: count,
         now: at,
+        backend: this.options.backend.name,
       });
       for (const job of jobs) this.#runner.start(job);
     }
@@ -322,8 +392,23 @@ export class Engine {
     this.#actions.begin(idle, undefined, this.#signal, () => this.#wake?.());
   }
 
-  /** The planner's answer for the demand of this loop and the given picture of the card. */
-  #decide(snapshot: ResourceSnapshot, now: number, busy: boolean): Plan {
+  /** Models placement gave no backend (too large for every card, on no list), to fail. */
+  #impossible: PlacementResult['impossible'] = [];
+
+  /** The demand this backend serves: all of it alone, its placed share among several. */
+  #share(groups: Map<string, DemandGroup>, at: number): Map<string, DemandGroup> {
+    this.#impossible = [];
+    this.#allGroups = groups;
+    const { placement } = this.options;
+    if (!placement) return groups;
+    const demand = [...groups.values()].map((g) => ({ ...g, model: canonicalModelName(g.model) }));
+    const { models, impossible } = placement.share(this.options.backend.name, demand, at);
+    this.#impossible = impossible;
+    return new Map([...groups].filter(([, g]) => models.has(canonicalModelName(g.model))));
+  }
+
+  /** What the card holds as the planner counts it: jobs running, unloads under way left out. */
+  #loadedState(snapshot: ResourceSnapshot, now: number): LoadedState[] {
     const running = this.runningByModel();
     const loaded: LoadedState[] = snapshot.loaded
       .filter((m) => !this.#actions.isUnloading(m.name))
@@ -343,6 +428,12 @@ export class Engine {
       if (!loaded.some((l) => l.model === model))
         loaded.push({ model, bytes: this.options.estimate(model) ?? 0, running: count });
     }
+    return loaded;
+  }
+
+  /** The planner's answer for the demand of this loop and the given picture of the card. */
+  #decide(snapshot: ResourceSnapshot, now: number, busy: boolean): Plan {
+    const loaded = this.#loadedState(snapshot, now);
     return plan({
       demand: [...this.#groups.values()].map((g) => ({ ...g, model: canonicalModelName(g.model) })),
       loaded,
@@ -381,8 +472,9 @@ export class Engine {
   /** Fails every waiting job of a model (it can never run, or Ollama refuses it). */
   async #failWaiting(model: string, error: JobError): Promise<void> {
     const { store, now } = this.options;
-    const group = [...this.#groups.values()].find((g) => canonicalModelName(g.model) === model);
+    const group = [...this.#allGroups.values()].find((g) => canonicalModelName(g.model) === model);
     const submitted = group?.submitted ?? [model];
+    let failed = 0;
     for (;;) {
       const jobs = await store.claim({
         models: submitted,
@@ -392,8 +484,14 @@ export class Engine {
       });
       if (jobs.length === 0) break;
       for (const job of jobs) await this.options.jobs.fail(job.id, error);
+      failed += jobs.length;
     }
-    this.options.schedulerLog.error({ model, error }, `failed the waiting jobs of ${model}`);
+    // Among several backends, whichever dispatcher comes first fails them; the rest find none.
+    if (failed > 0)
+      this.options.schedulerLog.error(
+        { model, error, jobs: failed },
+        `failed the waiting jobs of ${model}`,
+      );
   }
 
   /** Tells the jobs someone watches where they now stand. */

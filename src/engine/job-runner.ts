@@ -39,7 +39,7 @@ export interface JobRunnerOptions {
   /** A job's call was answered: Ollama is there. */
   onAnswered: () => void;
   /** Ollama could not be reached: the dispatcher pauses; returns how long, for the log. */
-  onUnreachable: () => number;
+  onUnreachable: (problem: string) => number;
   /** A caller's keep_alive 0: let the model go once no job needs it. */
   unloadWhenIdle: (model: string) => void;
   /** A job stopped running (there may be room for another). */
@@ -50,6 +50,8 @@ interface Running {
   job: Job;
   controller: AbortController;
   cancelled: boolean;
+  /** Stopped because its backend went down: back to the queue, the attempt given back. */
+  interrupted?: JobError;
   done: Promise<void>;
 }
 
@@ -108,6 +110,15 @@ export class JobRunner {
     return true;
   }
 
+  /** Its backend is down: what runs there goes back to the queue, attempts given back. */
+  interruptAll(error: JobError): void {
+    for (const entry of this.#running.values()) {
+      if (entry.cancelled || entry.interrupted) continue;
+      entry.interrupted = error;
+      entry.controller.abort();
+    }
+  }
+
   /** Aborts what runs (each goes back to the queue) and resolves once all have settled. */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -125,6 +136,14 @@ export class JobRunner {
       await jobs.complete(job.id, result);
     } catch (err) {
       if (entry.cancelled) return;
+      if (entry.interrupted) {
+        await jobs.requeue(job.id, entry.interrupted, false);
+        log.info(
+          { error: entry.interrupted.message },
+          'job back in the queue: its backend is down',
+        );
+        return;
+      }
       if (this.#stopping) {
         const stopped = { code: 'FLEET_ERR_SHUTTING_DOWN', message: 'the supervisor stopped' };
         await jobs.requeue(job.id, stopped, false);
@@ -145,7 +164,7 @@ export class JobRunner {
     // info or warn, without a stack; the stack is there at debug for whoever digs.
     log.debug({ err, kind }, "the job's call to Ollama failed");
     if (kind === 'unreachable') {
-      const backoff = this.options.onUnreachable();
+      const backoff = this.options.onUnreachable(error.message);
       log.info(
         { error: error.message, backoff_ms: backoff },
         'Ollama is unreachable; the job waits',

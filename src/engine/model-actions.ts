@@ -30,11 +30,12 @@ export interface ModelActionsOptions {
   /** Ollama refused the model itself (not installed, not a model): its waiting jobs fail. */
   onRefused: (model: string, error: JobError) => Promise<void>;
   /** A change failed; `unreachable` when Ollama did not answer at all. */
-  onFailed: (unreachable: boolean) => void;
+  onFailed: (unreachable: boolean, problem: string) => void;
 }
 
 export class ModelActions {
   readonly #unloading = new Set<string>();
+  #loading: string | undefined;
   #action: Promise<void> | undefined;
 
   constructor(private readonly options: ModelActionsOptions) {}
@@ -42,6 +43,11 @@ export class ModelActions {
   /** A change is under way. */
   get busy(): boolean {
     return this.#action !== undefined;
+  }
+
+  /** The model being loaded now (as the plan named it), if any. */
+  get loading(): string | undefined {
+    return this.#loading;
   }
 
   /** Being unloaded now (canonical name): no job goes to it. */
@@ -60,8 +66,10 @@ export class ModelActions {
     settled: () => void,
   ): boolean {
     if (this.#action !== undefined) return false;
+    this.#loading = load;
     this.#action = this.#carryOut(unload, load, signal).finally(() => {
       this.#action = undefined;
+      this.#loading = undefined;
       settled();
     });
     return true;
@@ -149,7 +157,7 @@ export class ModelActions {
           status: httpStatus,
         });
       }
-      this.options.onFailed(kind === 'unreachable');
+      this.options.onFailed(kind === 'unreachable', (err as Error).message);
     } finally {
       for (const model of unload) this.#unloading.delete(model);
     }

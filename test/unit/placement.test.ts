@@ -177,7 +177,8 @@ describe('placement properties', () => {
     ),
   });
 
-  function build(s: fc.RecordValue<typeof scenario>) {
+  type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
+  function build(s: Scenario) {
     const views: BackendView[] = s.backends.map((b) => {
       const total = b.total === undefined ? undefined : b.total * GiB;
       // A backend only holds what its card can: models are loaded by its own planner.
