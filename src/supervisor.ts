@@ -4,15 +4,14 @@
  */
 
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { serveToken } from './api/auto-token.js';
 import { exposureOf } from './api/exposure.js';
 import { buildApiServer } from './api/server.js';
+import { Backends } from './backends/backends.js';
+import { BackendRuntime } from './backends/runtime.js';
 import { Background } from './background.js';
 import type { FleetConfig } from './config/load.js';
 import { aliasResolver } from './engine/aliases.js';
-import { Engine } from './engine/engine.js';
 import { Errors, FleetError } from './errors.js';
 import { localFleetControl } from './fleet/control.js';
 import { SerialEffects } from './fleet/effects.js';
@@ -20,14 +19,10 @@ import { currentModel, type Incident, type LadderOutcome } from './fleet/ladder.
 import { LadderCache } from './fleet/ladder-cache.js';
 import { LadderStore } from './fleet/ladder-store.js';
 import { healthProblems, incidentLadders, telemetryIncidents } from './fleet/policy.js';
-import { ModelPulls } from './fleet/pulls.js';
 import { startLadderSchedules } from './fleet/schedule.js';
-import { VramHistory } from './gpu/history.js';
-import { ResourceMonitor } from './gpu/monitor.js';
-import { dockerExecRunner, NvidiaSmiReader } from './gpu/nvidia-smi.js';
+import type { ResourceSnapshot } from './gpu/snapshot.js';
 import type { Logger } from './log.js';
 import { FleetMetrics } from './metrics/metrics.js';
-import { OllamaClient } from './ollama/client.js';
 import { guardDisk } from './queue/disk-guard.js';
 import { JobEvents } from './queue/events.js';
 import { Jobs } from './queue/jobs.js';
@@ -36,7 +31,6 @@ import { KnownModels } from './registry/known-models.js';
 import { ModelRegistry } from './registry/registry.js';
 import { VERSION } from './version.js';
 import { DockerClient } from './watch/docker.js';
-import { VramWatcher } from './watch/watcher.js';
 import { reconfigureWorkers } from './workers/reconfigure.js';
 
 export interface Supervisor {
@@ -47,13 +41,8 @@ export interface Supervisor {
 }
 
 const PRUNE_EVERY_MS = 3_600_000;
-/** /api/ps is cheap: read it every second between nvidia-smi polls. */
-const OLLAMA_POLL_MS = 1_000;
-const NVIDIA_SMI_TIMEOUT_MS = 10_000;
 /** How often "the current rung no longer fits" may count as an incident. */
 const TELEMETRY_INCIDENT_EVERY_MS = 60_000;
-/** The longest a pull may take, progress or not: a large model on a slow link takes hours. */
-const PULL_TIMEOUT_MS = 6 * 3_600_000;
 
 export async function startSupervisor(options: {
   config: FleetConfig;
@@ -130,14 +119,7 @@ export async function startSupervisor(options: {
   pruneTimer.unref();
 
   const events = new JobEvents();
-  const ollama = new OllamaClient({
-    url: config.ollama.url,
-    timeout: config.ollama.timeouts.connect,
-  });
-  const pulls = new ModelPulls(ollama, fleetLog, PULL_TIMEOUT_MS);
   const effects = new SerialEffects(fleetLog, (effect) => countBackgroundFailure(effect));
-  const vramTotal =
-    config.gpu.vram_total_mib === undefined ? undefined : config.gpu.vram_total_mib * 2 ** 20;
   const registryLog = log.child({ component: 'registry' });
   const registry = new ModelRegistry({
     stateDir: config.state_dir,
@@ -148,100 +130,136 @@ export async function startSupervisor(options: {
   });
   await registry.load();
   const docker = new DockerClient();
-  const monitor = new ResourceMonitor({
-    ollama,
-    smi: new NvidiaSmiReader({
-      command: config.gpu.nvidia_smi,
-      timeoutMs: NVIDIA_SMI_TIMEOUT_MS,
-      now,
-      ...(config.gpu.nvidia_smi_container !== undefined
-        ? { runner: dockerExecRunner(docker, config.gpu.nvidia_smi_container) }
-        : {}),
-    }),
-    vramTotal,
-    telemetryIntervalMs: config.gpu.poll_interval,
-    ollamaIntervalMs: OLLAMA_POLL_MS,
-    log: log.child({ component: 'gpu' }),
-    now,
+  const estimate = (model: string) => registry.estimate(model).bytes;
+  const backends = new Backends({
+    estimate,
+    maxConcurrentPerModel: config.scheduler.max_concurrent_per_model,
+    agingMs: config.queue.aging,
   });
-  // The last hour of VRAM, for the dashboard's chart on a fresh page.
-  const vramHistory = new VramHistory();
-  monitor.subscribe((snapshot) => {
-    vramHistory.record(snapshot);
-    if (snapshot.installed) registry.noteInstalled(snapshot.installed);
-    background.run('learn VRAM from Ollama', () => registry.observe(snapshot.loaded));
-  });
-  const monitorDone = monitor.run(stop.signal);
-  // Read at scrape time; the watcher is made further down, before anyone can scrape.
+  // Every change of a job's state and its event, in one place; stopping a running request is
+  // the backend's that runs it.
+  const jobs = new Jobs(store, events, now, (id) => backends.cancel(id));
+  // Read at scrape time; the backends are made below, before anyone can scrape.
   const metrics = new FleetMetrics({
     store,
-    snapshot: () => monitor.current(),
+    snapshot: () => backends.first.monitor.current(),
     ladders: currentLadders,
     estimates: (model) => registry.estimate(model),
-    watching: () => watcher.status().state === 'following',
+    watching: () =>
+      backends.list.every(
+        (b) => b.watcher === undefined || b.watcher.status().state === 'following',
+      ),
   });
   events.tap((id, event) => metrics.job(id, event));
   countBackgroundFailure = (task) => metrics.backgroundFailure(task);
 
-  // Every change of a job's state and its event, in one place; stopping a running request is
-  // the engine's (bound below, before anything can call it).
-  const jobs = new Jobs(store, events, now, (id) => engine.cancel(id));
-  const engine = new Engine({
-    store,
-    jobs,
-    // fleet.yaml's one Ollama (`ollama` + `gpu`) is the backend named `default`.
-    backend: { name: 'default', client: ollama, monitor },
-    events,
-    log: log.child({ component: 'engine' }),
-    schedulerLog: log.child({ component: 'scheduler' }),
-    estimate: (model) => registry.estimate(model).bytes,
-    vramTotal,
-    marginBytes: config.gpu.safety_margin_mib * 2 ** 20,
-    now,
-    ladders: currentLadders,
-    maxConcurrentPerModel: config.scheduler.max_concurrent_per_model,
-    pulling: (model) => pulls.isPulling(model),
-    loopIntervalMs: config.scheduler.loop_interval,
-    agingMs: config.queue.aging,
-    keepAlive: config.scheduler.keep_alive,
-    timeouts: { load: config.ollama.timeouts.load, request: config.ollama.timeouts.request },
-    onModelChange: (change) => metrics.modelChange(change),
-    onVramIncident: ({ model, message, at, severity }) => {
-      if (severity === 'hard')
-        background.run('raise the VRAM estimate', () => registry.raise(model, 1.2));
-      background.run('count an incident', () =>
-        countIncident(model, {
-          at,
-          kind: severity === 'hard' ? 'ollama_oom' : 'runner_crash',
-          severity,
-          weight: config.detection.weights[severity],
-          evidence: message,
-        }),
-      );
-    },
-  });
-  // Models present before work needs them: each ladder's current rung and pull_on_start,
-  // marked as being pulled before the engine starts, so their jobs wait (not fail) while a
-  // fresh stack's Ollama is still coming up.
-  const ollamaAnswers = (async () => {
-    for (let wait = 1_000; !stop.signal.aborted; wait = Math.min(30_000, wait * 2)) {
-      try {
-        return await ollama.version(stop.signal);
-      } catch {
-        await sleep(wait, undefined, { signal: stop.signal }).catch(() => {});
+  // Ladders with downgrade.on_telemetry: when no card can hold the current rung any more
+  // (other processes took the room), that counts toward the threshold before any OOM does.
+  const telemetryNoted = new Map<string, number>();
+  const telemetryWatched = new Set(
+    config.ladders.filter((l) => l.downgrade.on_telemetry).map((l) => l.name),
+  );
+  const weighTelemetry = (snapshot: ResourceSnapshot) => {
+    if (!snapshot.telemetry.available || telemetryWatched.size === 0) return;
+    // The most any backend's card can give models beside other processes.
+    const usable = Math.max(
+      ...backends.list
+        .map((b) => b.monitor.current() ?? snapshot)
+        .filter((s) => s.telemetry.available)
+        .map((s) => (s.totals.total ?? 0) - s.gpus.reduce((sum, g) => sum + (g.external ?? 0), 0)),
+    );
+    background.run('weigh telemetry against the ladders', async () => {
+      const found = telemetryIncidents({
+        at: snapshot.at,
+        usable,
+        ladders: (await ladders.read()).ladders,
+        watched: telemetryWatched,
+        estimate,
+        lastNoted: telemetryNoted,
+        everyMs: TELEMETRY_INCIDENT_EVERY_MS,
+        weight: config.detection.weights.soft,
+      });
+      for (const { ladder, incident } of found) {
+        telemetryNoted.set(ladder, incident.at);
+        const outcome = await ladders.apply(ladder, { type: 'incident', incident });
+        fleetLog.warn({ ladder, transition: outcome.transition }, outcome.message);
       }
-    }
-    return undefined;
-  })();
+    });
+  };
+
+  /** Incidents name their backend when there are several. */
+  const backendField = (backend: string) => (config.backends.length > 1 ? { backend } : {});
+  for (const backendConfig of config.backends) {
+    backends.add(
+      new BackendRuntime(backendConfig, {
+        config,
+        log,
+        now,
+        docker,
+        store,
+        jobs,
+        events,
+        estimate,
+        ladders: currentLadders,
+        // One backend serves all the demand; several share it as placement says.
+        placement: config.backends.length > 1 ? backends : undefined,
+        maxConcurrentPerModel: config.scheduler.max_concurrent_per_model,
+        loopIntervalMs: config.scheduler.loop_interval,
+        agingMs: config.queue.aging,
+        keepAlive: config.scheduler.keep_alive,
+        onModelChange: (change) => metrics.modelChange(change),
+        onSnapshot: (_backend, snapshot) => {
+          if (snapshot.installed) registry.noteInstalled(snapshot.installed);
+          background.run('learn VRAM from Ollama', () => registry.observe(snapshot.loaded));
+          weighTelemetry(snapshot);
+        },
+        onVramIncident: (backend, { model, message, at, severity }) => {
+          if (severity === 'hard')
+            background.run('raise the VRAM estimate', () => registry.raise(model, 1.2));
+          background.run('count an incident', () =>
+            countIncident(model, {
+              at,
+              kind: severity === 'hard' ? 'ollama_oom' : 'runner_crash',
+              severity,
+              weight: config.detection.weights[severity],
+              evidence: message,
+              ...backendField(backend),
+            }),
+          );
+        },
+        onLogIncident: (backend, incident, model) => {
+          background.run('count an incident', () =>
+            countIncident(model, {
+              at: incident.at,
+              kind: incident.kind,
+              severity: incident.severity,
+              weight: incident.weight,
+              evidence: incident.evidence,
+              ...backendField(backend),
+            }),
+          );
+        },
+      }),
+    );
+  }
+  const front = backends.front();
+
+  // Models present before work needs them: each ladder's current rung and pull_on_start,
+  // on every backend that may run them, marked as being pulled before the dispatchers start,
+  // so their jobs wait (not fail) while a fresh stack's Ollama is still coming up.
   const wantedAtStart = new Set([
     ...initial.ladders.map((l) => currentModel(l)),
     ...config.pull_on_start,
   ]);
-  background.run('pull the models work will need', () =>
-    Promise.all([...wantedAtStart].map((model) => pulls.ensure(model, stop.signal, ollamaAnswers))),
-  );
+  for (const backend of backends.list) {
+    const answers = backend.answers(stop.signal);
+    const models = [...wantedAtStart].filter((m) => backend.allows(m));
+    background.run(`pull the models work will need on backend ${backend.name}`, () =>
+      Promise.all(models.map((model) => backend.pulls.ensure(model, stop.signal, answers))),
+    );
+  }
 
-  const engineDone = engine.run(stop.signal);
+  const backendsDone = Promise.all(backends.list.map((b) => b.run(stop.signal)));
 
   /** An incident counts on the ladders the policy names (fleet/policy.ts). */
   async function countIncident(model: string | undefined, incident: Incident): Promise<void> {
@@ -256,8 +274,8 @@ export async function startSupervisor(options: {
     }
   }
 
-  // A ladder moved: pull the new model if Ollama lacks it, let the old one go, then rewrite
-  // the workers' config and restart them.
+  // A ladder moved: pull the new model where it is missing, let the old one go on every
+  // backend, then rewrite the workers' config and restart them.
   const workersLog = log.child({ component: 'workers' });
   afterTransition = (ladder, outcome) => {
     const t = outcome.transition;
@@ -270,13 +288,19 @@ export async function startSupervisor(options: {
     metrics.transition(ladder, t.to_index > t.from_index ? 'down' : 'up', t.source);
     // One move's effects after the other's: two quick steps never race on a worker's config.
     effects.enqueue(`carry out ladder ${ladder}'s step to ${t.to}`, async (signal) => {
-      const call = {
-        signal,
-        firstByteTimeoutMs: config.ollama.timeouts.load,
-        idleTimeoutMs: config.ollama.timeouts.load,
-      };
-      await pulls.ensure(t.to, signal);
-      await ollama.call('/api/generate', { model: t.from, keep_alive: 0 }, call).catch(() => {});
+      await Promise.all(
+        backends.list.map(async (backend) => {
+          const call = {
+            signal,
+            firstByteTimeoutMs: backend.config.timeouts.load,
+            idleTimeoutMs: backend.config.timeouts.load,
+          };
+          if (backend.allows(t.to)) await backend.pulls.ensure(t.to, signal);
+          await backend.client
+            .call('/api/generate', { model: t.from, keep_alive: 0 }, call)
+            .catch(() => {});
+        }),
+      );
       await reconfigureWorkers({
         workers: config.workers,
         ladder,
@@ -305,68 +329,6 @@ export async function startSupervisor(options: {
     }
   });
 
-  const watcher = new VramWatcher({
-    // A log file or a systemd unit when one is named (Ollama without Docker); else the container.
-    source:
-      config.ollama.log_file !== undefined
-        ? {
-            kind: 'file',
-            file: path.resolve(path.dirname(config.source), config.ollama.log_file),
-            positionFile: path.join(config.state_dir, 'log-position.json'),
-          }
-        : config.ollama.journald_unit !== undefined
-          ? {
-              kind: 'journald',
-              unit: config.ollama.journald_unit,
-              cursorFile: path.join(config.state_dir, 'journal-cursor.json'),
-            }
-          : { kind: 'container', docker, target: config.ollama.container },
-    detection: config.detection,
-    log: log.child({ component: 'watch' }),
-    now,
-    onIncident: (incident, model) => {
-      background.run('count an incident', () =>
-        countIncident(model, {
-          at: incident.at,
-          kind: incident.kind,
-          severity: incident.severity,
-          weight: incident.weight,
-          evidence: incident.evidence,
-        }),
-      );
-    },
-  });
-  const watcherDone = watcher.run(stop.signal);
-
-  // Ladders with downgrade.on_telemetry: when the card can no longer hold the current rung
-  // (other processes took the room), that counts toward the threshold before any OOM does.
-  const telemetryNoted = new Map<string, number>();
-  const telemetryWatched = new Set(
-    config.ladders.filter((l) => l.downgrade.on_telemetry).map((l) => l.name),
-  );
-  monitor.subscribe((snapshot) => {
-    if (!snapshot.telemetry.available) return;
-    const usable =
-      (snapshot.totals.total ?? 0) - snapshot.gpus.reduce((sum, g) => sum + (g.external ?? 0), 0);
-    background.run('weigh telemetry against the ladders', async () => {
-      const found = telemetryIncidents({
-        at: snapshot.at,
-        usable,
-        ladders: (await ladders.read()).ladders,
-        watched: telemetryWatched,
-        estimate: (model) => registry.estimate(model).bytes,
-        lastNoted: telemetryNoted,
-        everyMs: TELEMETRY_INCIDENT_EVERY_MS,
-        weight: config.detection.weights.soft,
-      });
-      for (const { ladder, incident } of found) {
-        telemetryNoted.set(ladder, incident.at);
-        const outcome = await ladders.apply(ladder, { type: 'incident', incident });
-        fleetLog.warn({ ladder, transition: outcome.transition }, outcome.message);
-      }
-    });
-  });
-
   let closing = false;
   const fleet = localFleetControl(ladders, 'api', now);
   const app = await buildApiServer({
@@ -382,10 +344,10 @@ export async function startSupervisor(options: {
       events,
       known: new KnownModels(
         config.models.map((m) => m.name),
-        ollama,
+        front,
         10_000,
         now,
-        () => monitor.current()?.installed,
+        () => backends.installed(),
       ),
       ladders: config.ladders.map((l) => l.name),
       limits: config.api.limits,
@@ -397,33 +359,41 @@ export async function startSupervisor(options: {
     },
     metrics,
     ollama: {
-      ollama,
+      ollama: front,
       resolve: async (model) => aliasResolver(await currentLadders())(model),
-      unloadWhenIdle: (model) => engine.unloadWhenIdle(model),
+      unloadWhenIdle: (model) => backends.unloadWhenIdle(model),
     },
     problems: () =>
       healthProblems({
-        ollama: monitor.current()?.ollama,
-        watch: watcher.status(),
+        backends: backends.list.map((b) => ({
+          name: b.name,
+          ollama: b.monitor.current()?.ollama,
+          watch: b.watcher?.status(),
+        })),
         security: exposure.kind === 'open' ? exposure.warning : undefined,
       }),
     stats: {
       store,
-      ollama,
-      snapshot: async () => monitor.current() ?? (await monitor.refresh()),
+      ollama: front,
+      snapshot: async () =>
+        backends.first.monitor.current() ?? (await backends.first.monitor.refresh()),
       estimate: (model, numCtx) => registry.estimate(model, numCtx === undefined ? {} : { numCtx }),
-      engineState: () => engine.state,
+      engineState: () => backends.first.engine.state,
       storeHealth: () => store.health(),
-      vramHistory: () => vramHistory.samples(),
-      pulls: () => pulls.progress(),
-      watchState: () => watcher.status(),
+      vramHistory: () => backends.first.vramHistory.samples(),
+      pulls: () =>
+        backends.list.flatMap((b) =>
+          b.pulls.progress().map((p) => ({ ...p, ...backendField(b.name) })),
+        ),
+      watchState: () => backends.first.watcher?.status() ?? { state: 'off' },
+      backends: () => backends.list.map((b) => b.status()),
     },
   });
   try {
     await app.listen({ host: config.api.host, port: config.api.port });
   } catch (err) {
     stop.abort();
-    await Promise.allSettled([app.close(), engineDone, monitorDone, watcherDone]);
+    await Promise.allSettled([app.close(), backendsDone]);
     await store.close();
     const code = (err as NodeJS.ErrnoException).code;
     const why =
@@ -452,9 +422,7 @@ export async function startSupervisor(options: {
         stop.abort();
         clearInterval(pruneTimer);
         const steps: [string, () => Promise<unknown>][] = [
-          ['engine', () => engineDone],
-          ['monitor', () => monitorDone],
-          ['watcher', () => watcherDone],
+          ['backends', () => backendsDone],
           ['ladder effects', () => effects.close()],
           ['background', () => background.settle()],
           ['clients', async () => events.closeAll()],

@@ -28,6 +28,8 @@ export interface Incident {
   readonly weight: number;
   /** The log line or error that showed it, for the history and status. */
   readonly evidence?: string;
+  /** The Ollama backend it happened on, when several run behind the supervisor. */
+  readonly backend?: string;
 }
 
 export interface LadderState {

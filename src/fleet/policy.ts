@@ -63,14 +63,23 @@ export function telemetryIncidents(
 
 /** Why the supervisor is not fully well, in words, for `/api/health`. */
 export function healthProblems(input: {
-  ollama: { reachable: true } | { reachable: false; error: string } | undefined;
-  watch: { state: string; problem?: string | undefined };
+  backends: readonly {
+    name: string;
+    ollama: { reachable: true } | { reachable: false; error: string } | undefined;
+    /** Its log watcher; undefined when it follows no log. */
+    watch: { state: string; problem?: string | undefined } | undefined;
+  }[];
   security?: string | undefined;
 }): string[] {
   const problems: string[] = [];
   if (input.security !== undefined) problems.push(`security: ${input.security}`);
-  if (input.ollama && !input.ollama.reachable) problems.push(`Ollama: ${input.ollama.error}`);
-  if (input.watch.state !== 'following')
-    problems.push(`log watcher: ${input.watch.problem ?? input.watch.state}`);
+  // One backend speaks of "Ollama" as before; several name which.
+  const several = input.backends.length > 1;
+  for (const b of input.backends) {
+    const who = several ? `backend ${b.name}: ` : '';
+    if (b.ollama && !b.ollama.reachable) problems.push(`${who}Ollama: ${b.ollama.error}`);
+    if (b.watch && b.watch.state !== 'following')
+      problems.push(`${who}log watcher: ${b.watch.problem ?? b.watch.state}`);
+  }
   return problems;
 }

@@ -20,6 +20,7 @@ const incidentSchema = z.object({
   severity: z.enum(['hard', 'soft']),
   weight: z.number().nonnegative(),
   evidence: z.string().optional(),
+  backend: z.string().optional(),
 });
 
 const transitionSchema = z.object({

@@ -15,7 +15,7 @@ export class KnownModels {
 
   constructor(
     catalogue: readonly string[],
-    private readonly ollama: OllamaClient,
+    private readonly ollama: Pick<OllamaClient, 'tags'>,
     private readonly ttlMs: number,
     private readonly now: () => number,
     /** What the resource monitor last saw installed (canonical names), if anything. */

@@ -49,13 +49,16 @@ describe('fleet policy', () => {
   });
 
   it('words what keeps the supervisor from being fully well', () => {
-    expect(healthProblems({ ollama: { reachable: true }, watch: { state: 'following' } })).toEqual(
+    const one = (ollama: unknown, watch: unknown) => [{ name: 'default', ollama, watch }] as never;
+    expect(healthProblems({ backends: one({ reachable: true }, { state: 'following' }) })).toEqual(
       [],
     );
     expect(
       healthProblems({
-        ollama: { reachable: false, error: 'ECONNREFUSED' },
-        watch: { state: 'unavailable', problem: 'no Docker socket' },
+        backends: one(
+          { reachable: false, error: 'ECONNREFUSED' },
+          { state: 'unavailable', problem: 'no Docker socket' },
+        ),
         security: 'open to the network',
       }),
     ).toEqual([
@@ -63,6 +66,17 @@ describe('fleet policy', () => {
       'Ollama: ECONNREFUSED',
       'log watcher: no Docker socket',
     ]);
+  });
+
+  it('names the backend when several stand behind the supervisor; one without a log has no watcher to miss', () => {
+    expect(
+      healthProblems({
+        backends: [
+          { name: 'a', ollama: { reachable: false, error: 'ECONNREFUSED' }, watch: undefined },
+          { name: 'b', ollama: { reachable: true }, watch: { state: 'retrying', problem: 'gone' } },
+        ],
+      }),
+    ).toEqual(['backend a: Ollama: ECONNREFUSED', 'backend b: log watcher: gone']);
   });
 });
 

@@ -10,8 +10,8 @@
  * the API token, or with none on loopback (as Ollama allows them there).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OllamaFront } from '../../backends/backends.js';
 import { Errors, FleetError } from '../../errors.js';
-import type { OllamaClient } from '../../ollama/client.js';
 import { isZeroKeepAlive } from '../../ollama/duration.js';
 import { ollamaTime } from '../../ollama/time.js';
 import { type JobKind, PRIORITIES, type Priority } from '../../queue/job.js';
@@ -22,7 +22,7 @@ import { refuseNewWork } from './jobs.js';
 export interface OllamaRoutesOptions {
   deps: JobRunDeps;
   context: (request: FastifyRequest) => SubmitContext;
-  ollama: OllamaClient;
+  ollama: OllamaFront;
   /** The concrete model for a name: itself, or an alias's current rung. */
   resolve: (model: string) => Promise<string | undefined>;
   /** A caller's `keep_alive: 0` with nothing to run: let the model go once no job needs it. */
@@ -79,7 +79,7 @@ export interface CompatRoutes {
   resolve(model: string): Promise<string | undefined>;
   /** The ladder aliases and the installed model each stands for now. */
   aliases(): Promise<{ alias: string; model: string }[]>;
-  ollama: OllamaClient;
+  ollama: OllamaFront;
 }
 
 export function compatRoutes(options: OllamaRoutesOptions): CompatRoutes {

@@ -1,16 +1,16 @@
 /** `/api/stats` (the picture the existing tool's users read, in bytes, plus ours) and `/api/ready`. */
 import type { FastifyInstance } from 'fastify';
+import type { OllamaFront } from '../../backends/backends.js';
 import type { FleetControl } from '../../fleet/control.js';
 import type { PullProgress } from '../../fleet/pulls.js';
 import type { VramSample } from '../../gpu/history.js';
 import type { ResourceSnapshot } from '../../gpu/snapshot.js';
-import type { OllamaClient } from '../../ollama/client.js';
 import type { JobStore } from '../../queue/store.js';
 import type { Estimate } from '../../registry/registry.js';
 
 export interface StatsOptions {
   store: JobStore;
-  ollama: OllamaClient;
+  ollama: OllamaFront;
   fleet: FleetControl;
   snapshot: () => Promise<ResourceSnapshot>;
   estimate: (model: string, numCtx?: number) => Estimate;
@@ -22,6 +22,8 @@ export interface StatsOptions {
   vramHistory?: () => readonly VramSample[];
   /** Models being pulled, and how far each has got. */
   pulls?: () => PullProgress[];
+  /** Each Ollama backend: health, cards, loaded models, running jobs. */
+  backends?: () => unknown[];
 }
 
 export function resourcesView(snapshot: ResourceSnapshot, estimate: StatsOptions['estimate']) {
@@ -76,6 +78,7 @@ export function statsRoutes(app: FastifyInstance, options: StatsOptions): void {
         })),
       },
       engine: { state: options.engineState() },
+      backends: options.backends?.() ?? [],
       pulls: (options.pulls?.() ?? []).map((p) => ({
         ...p,
         started_at: new Date(p.started_at).toISOString(),
