@@ -6,6 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { BackendConfig } from '../config/backends.js';
 import { Errors, FleetError } from '../errors.js';
 import { SIM_DEFAULTS } from '../sim/options.js';
 import { startSimulator } from '../sim/simulator.js';
@@ -24,7 +25,14 @@ export async function demoCommand(
   const ollamaLog = path.join(loaded.state_dir, 'ollama.log');
   // No Docker needed: the supervisor follows the simulator's log in its file, as it would
   // follow `ollama serve 2>>ollama.log`.
-  const config = { ...loaded, ollama: { ...loaded.ollama, log_file: ollamaLog } };
+  // The demo runs one simulated Ollama: fleet.yaml's single backend (`ollama`), or the first.
+  const [first, ...rest] = loaded.backends;
+  const { container: _followsNoContainer, ...demoBackend } = first as BackendConfig;
+  const config = {
+    ...loaded,
+    ollama: { ...loaded.ollama, url: demoBackend.url, log_file: ollamaLog },
+    backends: [{ ...demoBackend, log_file: ollamaLog }, ...rest],
+  };
   const logFile = createWriteStream(ollamaLog, { flags: 'a' });
   const simPort = Number(new URL(config.ollama.url).port || 11434);
   let sim: Awaited<ReturnType<typeof startSimulator>>;

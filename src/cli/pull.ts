@@ -3,6 +3,7 @@
  * progress shown; without a model, the ladder's current rung. What the supervisor does by
  * itself at start and after each step, done by hand.
  */
+import type { BackendConfig } from '../config/backends.js';
 import { Errors, FleetError } from '../errors.js';
 import { OllamaClient } from '../ollama/client.js';
 import { sameModel } from '../ollama/names.js';
@@ -21,18 +22,38 @@ export async function pullCommand(parsed: ParsedCommand, cli: CliEnvironment): P
       throw new FleetError(Errors.FLEET_ERR_UNKNOWN_LADDER, `no ladder is named ${name}`);
     model = ladder.current_model;
   }
-  const ollama = new OllamaClient({
-    url: config.ollama.url,
-    timeout: config.ollama.timeouts.connect,
-  });
+  // Every backend that may run it; one line of JSON each, naming it when there are several.
+  const targets = config.backends.filter(
+    (b) => !b.models || b.models.some((m) => sameModel(m, model as string)),
+  );
+  if (targets.length === 0) {
+    throw new FleetError(
+      Errors.FLEET_ERR_NO_BACKEND,
+      `no backend may run ${model}: it is on none of the backends' models lists`,
+    );
+  }
+  for (const backend of targets) {
+    const named = config.backends.length > 1 ? backend.name : undefined;
+    const pulled = await pullOn(backend, model, parsed, cli, named);
+    if (parsed.flags.json)
+      cli.stdout(`${JSON.stringify({ model, pulled, ...(named ? { backend: named } : {}) })}\n`);
+  }
+  return 0;
+}
+
+/** Pulls the model on one backend unless it has it; whether it pulled. */
+async function pullOn(
+  backend: BackendConfig,
+  model: string,
+  parsed: ParsedCommand,
+  cli: CliEnvironment,
+  named: string | undefined,
+): Promise<boolean> {
+  const ollama = new OllamaClient({ url: backend.url, timeout: backend.timeouts.connect });
   const installed = await ollama.tags();
   if (installed.models.some((m) => sameModel(m.name, model))) {
-    cli.stdout(
-      parsed.flags.json
-        ? `${JSON.stringify({ model, pulled: false })}\n`
-        : `${model} is already on ${config.ollama.url}\n`,
-    );
-    return 0;
+    if (!parsed.flags.json) cli.stdout(`${model} is already on ${backend.url}\n`);
+    return false;
   }
   const answer = await ollama.forward('POST', '/api/pull', JSON.stringify({ model, stream: true }));
   let last = '';
@@ -44,15 +65,15 @@ export async function pullCommand(parsed: ParsedCommand, cli: CliEnvironment): P
     const percent =
       total && completed !== undefined ? ` ${Math.floor((completed / total) * 100)}%` : '';
     const text = `${typeof step.status === 'string' ? step.status : ''}${percent}`;
-    if (text !== '' && text !== last && !parsed.flags.json) cli.stdout(`${model}: ${text}\n`);
+    if (text !== '' && text !== last && !parsed.flags.json)
+      cli.stdout(`${named ? `${named}: ` : ''}${model}: ${text}\n`);
     last = text;
   }
   if (answer.status >= 400 || failed) {
     throw new FleetError(
       Errors.FLEET_ERR_OLLAMA_RESPONSE,
-      `could not pull ${model}: ${failed ?? `Ollama answered ${answer.status}`}`,
+      `could not pull ${model}${named ? ` on backend ${named}` : ''}: ${failed ?? `Ollama answered ${answer.status}`}`,
     );
   }
-  if (parsed.flags.json) cli.stdout(`${JSON.stringify({ model, pulled: true })}\n`);
-  return 0;
+  return true;
 }

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { JobClient } from '../api/job-client.js';
 import { resourcesView } from '../api/routes/stats.js';
+import type { BackendConfig } from '../config/backends.js';
 import { formatDuration } from '../config/duration.js';
 import type { FleetConfig } from '../config/load.js';
 import { isFleetError } from '../errors.js';
@@ -72,14 +73,24 @@ async function statusOnce(
     log: cli.log.child({ component: 'registry' }),
     now: cli.now,
   });
-  const ollamaClient = statusClient(config);
-  const [status, ollama, snapshot, work] = await Promise.all([
+  // Every backend read at once: its Ollama and its cards.
+  const [status, backends, work] = await Promise.all([
     control.status(),
-    readOllama(ollamaClient),
-    readResources(config, ollamaClient, cli),
+    Promise.all(
+      config.backends.map(async (backend) => {
+        const client = statusClient(backend);
+        const [ollama, snapshot] = await Promise.all([
+          readOllama(client),
+          readResources(backend, client, cli),
+        ]);
+        return { name: backend.name, ollama, snapshot };
+      }),
+    ),
     readWork(control.via, config),
     registry.load(),
   ]);
+  const { ollama, snapshot } = backends[0] as (typeof backends)[number];
+  const several = backends.length > 1;
   const ladders = status.ladders.filter((l) => chosen === undefined || l.name === chosen);
   const estimate = (model: string, numCtx?: number) =>
     registry.estimate(model, numCtx === undefined ? {} : { numCtx });
@@ -89,8 +100,18 @@ async function statusOnce(
       estimates: Object.fromEntries(l.models.map((m) => [m, estimate(m)])),
     }));
     const resources = resourcesView(snapshot, estimate);
+    // `ollama` and `resources` are the first backend's; `backends` has each one's.
+    const each = several
+      ? {
+          backends: backends.map((b) => ({
+            name: b.name,
+            ollama: b.ollama,
+            resources: resourcesView(b.snapshot, estimate),
+          })),
+        }
+      : {};
     cli.stdout(
-      `${JSON.stringify({ via: control.via, ladders: withEstimates, notes: status.notes, ollama, resources, ...(work ? { work } : {}) }, null, 2)}\n`,
+      `${JSON.stringify({ via: control.via, ladders: withEstimates, notes: status.notes, ollama, resources, ...each, ...(work ? { work } : {}) }, null, 2)}\n`,
     );
     return 0;
   }
@@ -105,10 +126,16 @@ async function statusOnce(
   );
   const footer = [
     ...formatWork(work),
-    ...formatResources(snapshot, estimate),
-    ollama.reachable
-      ? `ollama ${ollama.url}: ${ollama.models?.length ?? 0} models installed`
-      : `ollama: ${ollama.error}`,
+    ...backends.flatMap((b) => {
+      const lines = [
+        ...formatResources(b.snapshot, estimate),
+        b.ollama.reachable
+          ? `ollama ${b.ollama.url}: ${b.ollama.models?.length ?? 0} models installed`
+          : `ollama: ${b.ollama.error}`,
+      ];
+      // Several backends: each one's lines under its name.
+      return several ? [`backend ${b.name}:`, ...lines.map((l) => `  ${l}`)] : lines;
+    }),
     `state: ${control.via}`,
   ];
   cli.stdout(`${[...blocks, footer.join('\n')].join('\n\n')}\n`);
@@ -119,7 +146,14 @@ async function statusOnce(
 interface Work {
   waiting: number;
   running: number;
-  pulls: { model: string; status: string; completed?: number; total?: number }[];
+  pulls: { model: string; status: string; completed?: number; total?: number; backend?: string }[];
+  /** The supervisor's word on each backend: health and jobs running there. */
+  backends: {
+    name: string;
+    healthy: boolean;
+    problem: string | null;
+    running: Record<string, number>;
+  }[];
 }
 
 /** Only a running supervisor knows its work (`via` is its URL); the state file does not. */
@@ -131,11 +165,13 @@ async function readWork(via: string, config: FleetConfig): Promise<Work | undefi
       running: number;
       queue: { by_status: { pending: number; queued: number } };
       pulls?: Work['pulls'];
+      backends?: Work['backends'];
     }>('/api/stats', { signal: AbortSignal.timeout(3_000) });
     return {
       waiting: stats.queue.by_status.pending + stats.queue.by_status.queued,
       running: stats.running,
       pulls: stats.pulls ?? [],
+      backends: stats.backends ?? [],
     };
   } catch {
     return undefined;
@@ -148,27 +184,33 @@ function formatWork(work: Work | undefined): string[] {
     `jobs: ${work.waiting} waiting, ${work.running} running`,
     ...work.pulls.map(
       (p) =>
-        `pulling ${p.model}: ${p.status}${p.total ? ` ${Math.floor((100 * (p.completed ?? 0)) / p.total)}%` : ''} (its jobs wait)`,
+        `pulling ${p.model}${p.backend ? ` on ${p.backend}` : ''}: ${p.status}${p.total ? ` ${Math.floor((100 * (p.completed ?? 0)) / p.total)}%` : ''} (its jobs wait)`,
     ),
+    ...(work.backends.length > 1
+      ? work.backends.map(
+          (b) =>
+            `backend ${b.name}: ${b.healthy ? 'healthy' : `down (${b.problem ?? 'no answer'})`}, ${Object.values(b.running).reduce((n, x) => n + x, 0)} running`,
+        )
+      : []),
   ];
 }
 
 /** Status answers quickly: Ollama gets at most three seconds. */
-function statusClient(config: FleetConfig): OllamaClient {
+function statusClient(backend: BackendConfig): OllamaClient {
   return new OllamaClient({
-    url: config.ollama.url,
-    timeout: Math.min(config.ollama.timeouts.connect, 3_000),
+    url: backend.url,
+    timeout: Math.min(backend.timeouts.connect, 3_000),
   });
 }
 
 async function readResources(
-  config: FleetConfig,
+  { gpu }: BackendConfig,
   client: OllamaClient,
   cli: CliEnvironment,
 ): Promise<ResourceSnapshot> {
-  const inContainer = config.gpu.nvidia_smi_container;
+  const inContainer = gpu.nvidia_smi_container;
   const smi = new NvidiaSmiReader({
-    command: config.gpu.nvidia_smi,
+    command: gpu.nvidia_smi,
     timeoutMs: 5_000,
     now: cli.now,
     ...(inContainer !== undefined
@@ -189,8 +231,7 @@ async function readResources(
     telemetry,
     ps,
     installed: undefined,
-    vramTotal:
-      config.gpu.vram_total_mib === undefined ? undefined : config.gpu.vram_total_mib * 2 ** 20,
+    vramTotal: gpu.vram_total_mib === undefined ? undefined : gpu.vram_total_mib * 2 ** 20,
   });
 }
 
