@@ -143,6 +143,8 @@ export class Engine {
     this.#health = options.backend.health ?? new BackendHealth(options.now);
     // Down: what runs there will not finish; it goes back to the queue for any backend.
     this.#health.onChange(({ state, problem }) => {
+      // Back (a poll or a probe answered): no more waiting between loops.
+      if (state === 'up') this.#backoffMs = 0;
       if (state === 'down') {
         this.#runner.interruptAll({
           code: 'FLEET_ERR_OLLAMA_UNREACHABLE',

@@ -49,7 +49,12 @@ describe('fleet serve and the admin API', () => {
     expect(status.via).toBe(url);
     expect(status.ladders[0].current_model).toBe('phi3:mini');
     // Through the supervisor, status also shows the work it has in hand.
-    expect(status.work).toEqual({ waiting: 0, running: 0, pulls: expect.any(Array) });
+    expect(status.work).toEqual({
+      waiting: 0,
+      running: 0,
+      pulls: expect.any(Array),
+      backends: [expect.objectContaining({ name: 'default', running: {} })],
+    });
     expect((await runFleet(['status', ...args])).stdout).toContain('jobs: 0 waiting, 0 running');
   });
 
