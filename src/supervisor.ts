@@ -142,7 +142,13 @@ export async function startSupervisor(options: {
   // Read at scrape time; the backends are made below, before anyone can scrape.
   const metrics = new FleetMetrics({
     store,
-    snapshot: () => backends.first.monitor.current(),
+    backends: () =>
+      backends.list.map((b) => ({
+        name: b.name,
+        snapshot: b.monitor.current(),
+        healthy: b.health.healthy,
+        running: Object.values(b.engine.runningByModel()).reduce((n, x) => n + x, 0),
+      })),
     ladders: currentLadders,
     estimates: (model) => registry.estimate(model),
     watching: () =>
@@ -207,7 +213,7 @@ export async function startSupervisor(options: {
         loopIntervalMs: config.scheduler.loop_interval,
         agingMs: config.queue.aging,
         keepAlive: config.scheduler.keep_alive,
-        onModelChange: (change) => metrics.modelChange(change),
+        onModelChange: (backend, change) => metrics.modelChange({ ...change, backend }),
         onSnapshot: (_backend, snapshot) => {
           if (snapshot.installed) registry.noteInstalled(snapshot.installed);
           background.run('learn VRAM from Ollama', () => registry.observe(snapshot.loaded));

@@ -40,7 +40,6 @@ export interface SharedParts
     | 'now'
     | 'estimate'
     | 'ladders'
-    | 'onModelChange'
     | 'maxConcurrentPerModel'
     | 'loopIntervalMs'
     | 'agingMs'
@@ -50,6 +49,11 @@ export interface SharedParts
   log: Logger;
   docker: DockerClient;
   placement: Placer | undefined;
+  /** A model this backend holds changed: loaded (with how long it took) or unloaded. */
+  onModelChange: (
+    backend: string,
+    change: { type: 'load' | 'unload'; model: string; seconds?: number },
+  ) => void;
   /** Every new picture of a backend's cards and models. */
   onSnapshot: (backend: BackendRuntime, snapshot: ResourceSnapshot) => void;
   /** VRAM trouble a job or a load met on this backend. */
@@ -133,6 +137,7 @@ export class BackendRuntime {
       pulling: (model) => this.pulls.isPulling(model),
       timeouts: { load: config.timeouts.load, request: config.timeouts.request },
       onVramIncident: (report) => shared.onVramIncident(config.name, report),
+      onModelChange: (change) => shared.onModelChange(config.name, change),
     });
     const source = logSourceOf(config, shared.config, shared.docker);
     this.watcher = source

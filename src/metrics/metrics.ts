@@ -11,9 +11,18 @@ import type { ResourceSnapshot } from '../gpu/snapshot.js';
 import type { JobEvent } from '../queue/events.js';
 import type { JobStore } from '../queue/store.js';
 
+/** One Ollama backend as the metrics read it. */
+export interface BackendSource {
+  name: string;
+  snapshot: ResourceSnapshot | undefined;
+  healthy: boolean;
+  running: number;
+}
+
 export interface MetricSources {
   store: JobStore;
-  snapshot: () => ResourceSnapshot | undefined;
+  /** Every backend, read at scrape time (`default` for the single Ollama). */
+  backends: () => readonly BackendSource[];
   ladders: () => Promise<readonly LadderState[]>;
   estimates: (model: string) => { bytes: number | undefined; source: string };
   watching: () => boolean;
@@ -46,13 +55,13 @@ export class FleetMetrics {
   readonly #loads = new Counter({
     name: 'fleet_model_loads_total',
     help: 'Model loads the scheduler sent to Ollama',
-    labelNames: ['model'],
+    labelNames: ['model', 'backend'],
     registers: [this.registry],
   });
   readonly #unloads = new Counter({
     name: 'fleet_model_unloads_total',
     help: 'Model unloads the scheduler sent to Ollama',
-    labelNames: ['model'],
+    labelNames: ['model', 'backend'],
     registers: [this.registry],
   });
   readonly #loadSeconds = new Histogram({
@@ -108,13 +117,16 @@ export class FleetMetrics {
       new Gauge({
         name,
         help,
-        labelNames: ['gpu', 'name'],
+        labelNames: ['backend', 'gpu', 'name'],
         registers,
         collect() {
           this.reset();
-          for (const g of sources.snapshot()?.gpus ?? []) {
-            const value = pick(g);
-            if (value !== undefined) this.set({ gpu: String(g.index), name: g.name }, value);
+          for (const b of sources.backends()) {
+            for (const g of b.snapshot?.gpus ?? []) {
+              const value = pick(g);
+              if (value !== undefined)
+                this.set({ backend: b.name, gpu: String(g.index), name: g.name }, value);
+            }
           }
         },
       });
@@ -126,22 +138,36 @@ export class FleetMetrics {
       'VRAM other processes hold on each GPU',
       (g) => g.external,
     );
-    new Gauge({
-      name: 'fleet_gpu_telemetry_available',
-      help: '1 when nvidia-smi answers',
-      registers,
-      collect() {
-        this.set(sources.snapshot()?.telemetry.available ? 1 : 0);
-      },
-    });
+    const perBackend = (name: string, help: string, pick: (b: BackendSource) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['backend'],
+        registers,
+        collect() {
+          this.reset();
+          for (const b of sources.backends()) this.set({ backend: b.name }, pick(b));
+        },
+      });
+    perBackend('fleet_gpu_telemetry_available', "1 when the backend's nvidia-smi answers", (b) =>
+      b.snapshot?.telemetry.available ? 1 : 0,
+    );
+    perBackend(
+      'fleet_backend_up',
+      '1 while the backend answers (0: down, its jobs go elsewhere)',
+      (b) => (b.healthy ? 1 : 0),
+    );
+    perBackend('fleet_backend_jobs_running', 'Jobs running on the backend', (b) => b.running);
     new Gauge({
       name: 'fleet_model_loaded_vram_bytes',
       help: 'VRAM each loaded model holds (Ollama /api/ps)',
-      labelNames: ['model'],
+      labelNames: ['model', 'backend'],
       registers,
       collect() {
         this.reset();
-        for (const m of sources.snapshot()?.loaded ?? []) this.set({ model: m.name }, m.size_vram);
+        for (const b of sources.backends())
+          for (const m of b.snapshot?.loaded ?? [])
+            this.set({ model: m.name, backend: b.name }, m.size_vram);
       },
     });
     new Gauge({
@@ -196,10 +222,16 @@ export class FleetMetrics {
       this.#run.observe({ model }, (job.completed_at - job.started_at) / 1000);
   }
 
-  modelChange(change: { type: 'load' | 'unload'; model: string; seconds?: number }): void {
-    if (change.type === 'unload') this.#unloads.inc({ model: change.model });
+  modelChange(change: {
+    type: 'load' | 'unload';
+    model: string;
+    seconds?: number;
+    backend: string;
+  }): void {
+    const labels = { model: change.model, backend: change.backend };
+    if (change.type === 'unload') this.#unloads.inc(labels);
     else {
-      this.#loads.inc({ model: change.model });
+      this.#loads.inc(labels);
       if (change.seconds !== undefined)
         this.#loadSeconds.observe({ model: change.model }, change.seconds);
     }

@@ -63,7 +63,9 @@ describe('metrics', () => {
       .toBe(2);
     // nvidia-smi (the fake one, asking the simulator) was refused too; wait for a reading.
     await expect
-      .poll(async () => (await scrape()).get('fleet_gpu_telemetry_available'), { timeout: 10_000 })
+      .poll(async () => (await scrape()).get('fleet_gpu_telemetry_available{backend="default"}'), {
+        timeout: 10_000,
+      })
       .toBe(1);
     const after = await scrape();
     expect(sum(after, 'fleet_model_loads_total')).toBeGreaterThanOrEqual(2);
