@@ -20,7 +20,7 @@ import { LadderCache } from './fleet/ladder-cache.js';
 import { LadderStore } from './fleet/ladder-store.js';
 import { healthProblems, incidentLadders, telemetryIncidents } from './fleet/policy.js';
 import { startLadderSchedules } from './fleet/schedule.js';
-import type { ResourceSnapshot } from './gpu/snapshot.js';
+import { cardOf, type ResourceSnapshot } from './gpu/snapshot.js';
 import type { Logger } from './log.js';
 import { FleetMetrics } from './metrics/metrics.js';
 import { guardDisk } from './queue/disk-guard.js';
@@ -132,7 +132,6 @@ export async function startSupervisor(options: {
   const docker = new DockerClient();
   const estimate = (model: string) => registry.estimate(model).bytes;
   const backends = new Backends({
-    estimate,
     maxConcurrentPerModel: config.scheduler.max_concurrent_per_model,
     agingMs: config.queue.aging,
   });
@@ -205,7 +204,8 @@ export async function startSupervisor(options: {
         store,
         jobs,
         events,
-        estimate,
+        estimateOn: (model, card) =>
+          registry.estimate(model, card === undefined ? {} : { card }).bytes,
         ladders: currentLadders,
         // One backend serves all the demand; several share it as placement says.
         placement: config.backends.length > 1 ? backends : undefined,
@@ -216,12 +216,17 @@ export async function startSupervisor(options: {
         onModelChange: (backend, change) => metrics.modelChange({ ...change, backend }),
         onSnapshot: (_backend, snapshot) => {
           if (snapshot.installed) registry.noteInstalled(snapshot.installed);
-          background.run('learn VRAM from Ollama', () => registry.observe(snapshot.loaded));
+          background.run('learn VRAM from Ollama', () =>
+            registry.observe(snapshot.loaded, cardOf(snapshot)),
+          );
           weighTelemetry(snapshot);
         },
         onVramIncident: (backend, { model, message, at, severity }) => {
           if (severity === 'hard')
-            background.run('raise the VRAM estimate', () => registry.raise(model, 1.2));
+            background.run('raise the VRAM estimate', () => {
+              const card = backends.list.find((b) => b.name === backend)?.card();
+              return registry.raise(model, 1.2, card === undefined ? {} : { card });
+            });
           background.run('count an incident', () =>
             countIncident(model, {
               at,

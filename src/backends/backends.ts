@@ -18,7 +18,6 @@ export class Backends implements Placer {
 
   constructor(
     private readonly settings: {
-      estimate: (model: string) => number | undefined;
       maxConcurrentPerModel: number;
       agingMs: number;
     },
@@ -42,7 +41,7 @@ export class Backends implements Placer {
     const result = place({
       demand,
       backends: this.list.map((b) => b.engine.view()),
-      estimate: this.settings.estimate,
+      estimate: (model, name) => this.list.find((b) => b.name === name)?.estimate(model),
       maxConcurrentPerModel: this.settings.maxConcurrentPerModel,
       maxWaitMs: this.settings.agingMs,
       now,

@@ -31,8 +31,8 @@ export interface PlacementInput {
   /** Demand by concrete model (canonical names). */
   demand: readonly DemandGroup[];
   backends: readonly BackendView[];
-  /** Bytes a model needs; undefined when unknown. */
-  estimate: (model: string) => number | undefined;
+  /** Bytes a model needs on a backend's card (learned per kind of card); undefined when unknown. */
+  estimate: (model: string, backend: string) => number | undefined;
   maxConcurrentPerModel: number;
   maxWaitMs: number;
   now: number;
@@ -64,7 +64,7 @@ export function place(input: PlacementInput): PlacementResult {
   const several = input.backends.length > 1;
   for (const group of urgencyOrder(input.demand, input.now, input.maxWaitMs)) {
     const { model } = group;
-    const need = input.estimate(model);
+    const needOn = (p: Projected) => input.estimate(model, p.view.name);
     const eligible = projected.filter((p) => !p.view.allows || p.view.allows.has(model));
     if (eligible.length === 0) {
       impossible.push({
@@ -74,14 +74,15 @@ export function place(input: PlacementInput): PlacementResult {
       });
       continue;
     }
-    const fitting = eligible.filter((p) => fitsCard(p.view, need));
+    const fitting = eligible.filter((p) => fitsCard(p.view, needOn(p)));
     if (fitting.length === 0) {
       const largest = Math.max(...eligible.map((p) => p.view.capacity.total ?? 0));
+      const need = Math.min(...eligible.map((p) => needOn(p) ?? 0));
       const where = several ? `the largest GPU of the backends that may run it has` : 'the GPU has';
       impossible.push({
         model,
         code: 'FLEET_ERR_MODEL_TOO_LARGE',
-        reason: `${model} needs about ${mib(need ?? 0)} MiB of VRAM and ${where} ${mib(largest)} MiB in all`,
+        reason: `${model} needs about ${mib(need)} MiB of VRAM and ${where} ${mib(largest)} MiB in all`,
       });
       continue;
     }
@@ -92,7 +93,7 @@ export function place(input: PlacementInput): PlacementResult {
     const take = (p: Projected) => {
       assigned.get(p.view.name)?.add(model);
       if (!p.held.some((h) => h.model === model))
-        p.held.push({ model, bytes: need ?? 0, running: 0 });
+        p.held.push({ model, bytes: needOn(p) ?? 0, running: 0 });
     };
     if (holders.length > 0) {
       for (const p of holders) take(p);
@@ -109,7 +110,7 @@ export function place(input: PlacementInput): PlacementResult {
       if (group.pending > slots) {
         const spare = best(
           up.filter((p) => !holders.includes(p)),
-          (p) => roomLeft(p, need),
+          (p) => roomLeft(p, needOn(p)),
         );
         if (spare) take(spare);
       }
@@ -118,8 +119,8 @@ export function place(input: PlacementInput): PlacementResult {
     // Nobody holds it: where it fits now with the most room left, else where idle models
     // make the most room, else the largest card (its busy models drain first).
     const target =
-      best(up, (p) => roomLeft(p, need)) ??
-      best(up, (p) => roomLeft(p, need, assignedHere(assigned, p))) ??
+      best(up, (p) => roomLeft(p, needOn(p))) ??
+      best(up, (p) => roomLeft(p, needOn(p), assignedHere(assigned, p))) ??
       best(up, (p) => p.view.capacity.total ?? 0, true);
     if (target) take(target);
   }

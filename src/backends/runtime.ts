@@ -15,7 +15,7 @@ import { ModelPulls } from '../fleet/pulls.js';
 import { VramHistory } from '../gpu/history.js';
 import { ResourceMonitor } from '../gpu/monitor.js';
 import { dockerExecRunner, NvidiaSmiReader } from '../gpu/nvidia-smi.js';
-import type { ResourceSnapshot } from '../gpu/snapshot.js';
+import { cardOf, type ResourceSnapshot } from '../gpu/snapshot.js';
 import type { Logger } from '../log.js';
 import { OllamaClient } from '../ollama/client.js';
 import { canonicalModelName } from '../ollama/names.js';
@@ -38,7 +38,6 @@ export interface SharedParts
     | 'jobs'
     | 'events'
     | 'now'
-    | 'estimate'
     | 'ladders'
     | 'maxConcurrentPerModel'
     | 'loopIntervalMs'
@@ -46,6 +45,8 @@ export interface SharedParts
     | 'keepAlive'
   > {
   config: FleetConfig;
+  /** Bytes a model needs on a kind of card (undefined: not known), as the registry learned. */
+  estimateOn: (model: string, card: string | undefined) => number | undefined;
   log: Logger;
   docker: DockerClient;
   placement: Placer | undefined;
@@ -74,6 +75,7 @@ export class BackendRuntime {
   /** The last hour of VRAM, for the dashboard's chart on a fresh page. */
   readonly vramHistory = new VramHistory();
   readonly #log: Logger;
+  readonly #estimateOn: SharedParts['estimateOn'];
 
   constructor(
     readonly config: BackendConfig,
@@ -81,6 +83,7 @@ export class BackendRuntime {
   ) {
     const { log, now } = shared;
     this.name = config.name;
+    this.#estimateOn = shared.estimateOn;
     // The single backend logs as before; several name theirs.
     const scoped = (component: string) =>
       config.name === DEFAULT_BACKEND
@@ -130,6 +133,7 @@ export class BackendRuntime {
         ...(config.models ? { models: new Set(config.models.map(canonicalModelName)) } : {}),
       },
       ...(shared.placement ? { placement: shared.placement } : {}),
+      estimate: (model) => this.estimate(model),
       log: scoped('engine'),
       schedulerLog: scoped('scheduler'),
       vramTotal,
@@ -170,6 +174,16 @@ export class BackendRuntime {
       }
     }
     return undefined;
+  }
+
+  /** The kind of card it runs on (nvidia-smi's GPU name), once telemetry has told. */
+  card(): string | undefined {
+    return cardOf(this.monitor.current());
+  }
+
+  /** Bytes the model needs on this backend's card. */
+  estimate(model: string): number | undefined {
+    return this.#estimateOn(model, this.card());
   }
 
   /** Whether fleet.yaml lets it run this model. */

@@ -139,6 +139,16 @@ export function buildSnapshot(input: SnapshotInput): ResourceSnapshot {
   });
 }
 
+/**
+ * The kind of card a snapshot was taken on, as the registry keys what it learns: nvidia-smi's
+ * GPU names (joined when they differ); undefined without telemetry.
+ */
+export function cardOf(snapshot: ResourceSnapshot | undefined): string | undefined {
+  if (!snapshot?.telemetry.available) return undefined;
+  const names = [...new Set(snapshot.gpus.map((g) => g.name))];
+  return names.length === 0 ? undefined : names.join(' + ');
+}
+
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);

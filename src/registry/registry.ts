@@ -1,7 +1,8 @@
 /**
  * The model catalogue, and what each model really costs in VRAM. An estimate starts from
  * fleet.yaml (vram_mib, or size x estimation multiplier) and is replaced by what /api/ps
- * reports once the model has been seen loaded, per context length, smoothed, and kept in
+ * reports once the model has been seen loaded, per context length and per kind of card (the
+ * same model takes a little more or less on another GPU), smoothed, and kept in
  * `<state_dir>/registry.json` so a restart keeps what was learned.
  */
 import { readFile } from 'node:fs/promises';
@@ -23,6 +24,14 @@ export interface Estimate {
   source: EstimateSource;
   /** For learned estimates: the context length it was seen at. */
   num_ctx?: number;
+  /** For learned estimates: the card it was seen on, when known. */
+  card?: string;
+}
+
+/** Where an estimate is wanted: a context length, a kind of card (nvidia-smi's GPU name). */
+export interface EstimateContext {
+  numCtx?: number;
+  card?: string;
 }
 
 interface Learned {
@@ -101,10 +110,16 @@ export class ModelRegistry {
     for (const m of models) this.#sizes.set(canonicalModelName(m.name), m.size);
   }
 
-  estimate(model: string, context: { numCtx?: number } = {}): Estimate {
+  estimate(model: string, context: EstimateContext = {}): Estimate {
     const name = canonicalModelName(model);
-    const learned = this.#bestLearned(name, context.numCtx);
-    if (learned) return { bytes: learned.bytes, source: 'learned', num_ctx: learned.numCtx };
+    const learned = this.#bestLearned(name, context.numCtx, context.card);
+    if (learned)
+      return {
+        bytes: learned.bytes,
+        source: 'learned',
+        num_ctx: learned.numCtx,
+        ...(learned.card !== undefined ? { card: learned.card } : {}),
+      };
     const entry = this.#catalogue.get(name);
     if (entry?.vram_mib !== undefined)
       return { bytes: Math.round(entry.vram_mib * 2 ** 20), source: 'catalogue' };
@@ -114,11 +129,14 @@ export class ModelRegistry {
     return { bytes: undefined, source: 'unknown' };
   }
 
-  /** Learns from the loaded models of a snapshot; writes the file when something changed. */
-  async observe(loaded: readonly LoadedModel[]): Promise<void> {
+  /**
+   * Learns from the loaded models of a snapshot (taken on `card`, when known); writes the
+   * file when something changed.
+   */
+  async observe(loaded: readonly LoadedModel[], card?: string): Promise<void> {
     let changed = false;
     for (const m of loaded) {
-      const key = keyOf(canonicalModelName(m.name), m.context_length);
+      const key = keyOf(canonicalModelName(m.name), m.context_length, card);
       const before = this.#learned.get(key);
       const bytes = before
         ? Math.round(before.bytes * (1 - SMOOTHING) + m.size * SMOOTHING)
@@ -131,7 +149,7 @@ export class ModelRegistry {
       });
       changed = true;
       this.options.log.info(
-        { model: m.name, num_ctx: m.context_length, bytes, before: before?.bytes },
+        { model: m.name, num_ctx: m.context_length, card, bytes, before: before?.bytes },
         "learned a model's VRAM",
       );
     }
@@ -139,11 +157,11 @@ export class ModelRegistry {
   }
 
   /** After an out-of-memory error: the model needs more than we thought. */
-  async raise(model: string, factor: number, numCtx?: number): Promise<Estimate> {
+  async raise(model: string, factor: number, context: EstimateContext = {}): Promise<Estimate> {
     const name = canonicalModelName(model);
-    const current = this.estimate(name, numCtx === undefined ? {} : { numCtx });
+    const current = this.estimate(name, context);
     if (current.bytes === undefined) return current;
-    const key = keyOf(name, current.num_ctx ?? numCtx);
+    const key = keyOf(name, current.num_ctx ?? context.numCtx, context.card);
     const before = this.#learned.get(key);
     this.#learned.set(key, {
       bytes: Math.round(current.bytes * factor),
@@ -151,23 +169,28 @@ export class ModelRegistry {
       updated_at: new Date(this.options.now()).toISOString(),
     });
     await this.#save();
-    return this.estimate(name, numCtx === undefined ? {} : { numCtx });
+    return this.estimate(name, context);
   }
 
   #bestLearned(
     name: string,
     numCtx: number | undefined,
-  ): { bytes: number; numCtx: number | undefined } | undefined {
-    const exact = this.#learned.get(keyOf(name, numCtx));
-    if (exact) return { bytes: exact.bytes, numCtx };
-    // Another context length of the same model: the nearest one says more than the catalogue.
-    let best: { bytes: number; numCtx: number | undefined; distance: number } | undefined;
+    card: string | undefined,
+  ): { bytes: number; numCtx: number | undefined; card: string | undefined } | undefined {
+    const exact = this.#learned.get(keyOf(name, numCtx, card));
+    if (exact) return { bytes: exact.bytes, numCtx, card };
+    // The same card at another context length, then another card: the nearest says more
+    // than the catalogue.
+    let best:
+      | { bytes: number; numCtx: number | undefined; card: string | undefined; distance: number }
+      | undefined;
     for (const [key, value] of this.#learned) {
-      const at = key.lastIndexOf('@');
-      if (key.slice(0, at) !== name) continue;
-      const ctx = key.slice(at + 1) === 'default' ? undefined : Number(key.slice(at + 1));
-      const distance = Math.abs((ctx ?? 4096) - (numCtx ?? 4096));
-      if (!best || distance < best.distance) best = { bytes: value.bytes, numCtx: ctx, distance };
+      const parsed = parseKey(key);
+      if (parsed.name !== name) continue;
+      const otherCard = card !== undefined && parsed.card !== card ? 1e9 : 0;
+      const distance = otherCard + Math.abs((parsed.numCtx ?? 4096) - (numCtx ?? 4096));
+      if (!best || distance < best.distance)
+        best = { bytes: value.bytes, numCtx: parsed.numCtx, card: parsed.card, distance };
     }
     return best;
   }
@@ -182,6 +205,23 @@ export class ModelRegistry {
   }
 }
 
-function keyOf(name: string, numCtx: number | undefined): string {
-  return `${name}@${numCtx ?? 'default'}`;
+/** `model@ctx`, and `#card` after it when the card is known (files from before lack it). */
+function keyOf(name: string, numCtx: number | undefined, card?: string): string {
+  return `${name}@${numCtx ?? 'default'}${card === undefined ? '' : `#${card}`}`;
+}
+
+function parseKey(key: string): {
+  name: string;
+  numCtx: number | undefined;
+  card: string | undefined;
+} {
+  const hash = key.indexOf('#');
+  const base = hash < 0 ? key : key.slice(0, hash);
+  const at = base.lastIndexOf('@');
+  const ctx = base.slice(at + 1);
+  return {
+    name: base.slice(0, at),
+    numCtx: ctx === 'default' ? undefined : Number(ctx),
+    card: hash < 0 ? undefined : key.slice(hash + 1),
+  };
 }

@@ -212,6 +212,35 @@ describe('the model registry', () => {
     });
   });
 
+  it('learns per kind of card: each card its own figure, another card the nearest one, kept across restarts', async () => {
+    const dir = await tempDir();
+    const registry = open(dir);
+    const seen = (size: number) => [
+      { name: 'llama3.2:3b', size, size_vram: size, expires_at: '', context_length: 4096 },
+    ];
+    await registry.observe(seen(3000 * MIB), 'NVIDIA GeForce RTX 4090');
+    await registry.observe(seen(3400 * MIB), 'NVIDIA A10G');
+    expect(registry.estimate('llama3.2:3b', { numCtx: 4096, card: 'NVIDIA A10G' })).toEqual({
+      bytes: 3400 * MIB,
+      source: 'learned',
+      num_ctx: 4096,
+      card: 'NVIDIA A10G',
+    });
+    expect(registry.estimate('llama3.2:3b', { card: 'NVIDIA GeForce RTX 4090' }).bytes).toBe(
+      3000 * MIB,
+    );
+    // A card never seen: what another card learned beats the catalogue.
+    expect(registry.estimate('llama3.2:3b', { card: 'NVIDIA L4' }).source).toBe('learned');
+    // An OOM on one card raises that card's figure only.
+    await registry.raise('llama3.2:3b', 1.5, { card: 'NVIDIA A10G' });
+    const again = open(dir);
+    await again.load();
+    expect(again.estimate('llama3.2:3b', { card: 'NVIDIA A10G' }).bytes).toBe(5100 * MIB);
+    expect(again.estimate('llama3.2:3b', { card: 'NVIDIA GeForce RTX 4090' }).bytes).toBe(
+      3000 * MIB,
+    );
+  });
+
   it('smooths what it sees, raises an estimate after an OOM, and keeps a corrupt file aside', async () => {
     const dir = await tempDir();
     const registry = open(dir);
@@ -221,7 +250,7 @@ describe('the model registry', () => {
     await registry.observe(seen(3000 * MIB));
     await registry.observe(seen(4000 * MIB));
     expect(registry.estimate('llama3.2:3b', { numCtx: 4096 }).bytes).toBe(3500 * MIB);
-    expect((await registry.raise('llama3.2:3b', 1.2, 4096)).bytes).toBe(
+    expect((await registry.raise('llama3.2:3b', 1.2, { numCtx: 4096 })).bytes).toBe(
       Math.round(3500 * MIB * 1.2),
     );
     await writeFile(path.join(dir, 'registry.json'), '{ nope');

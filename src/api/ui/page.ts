@@ -4,6 +4,12 @@
  * kept it), the ladders with their history and the evidence of each step, the queue, recent
  * incidents with their log lines and recent jobs. With `api.token` set it asks for the token once and keeps it in the
  * browser's localStorage.
+ *
+ * With several Ollama backends (or one given its own name) a Backends panel takes the VRAM
+ * panel's place: each backend's health (and why it is not healthy), its cards (in use of the
+ * total, what Ollama holds, what other processes hold), the models it holds and the jobs
+ * running there; the job tables then say which backend ran each job. A single backend named
+ * `default` keeps the page as it was, its health in the header's one line.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -14,7 +20,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 <link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <style>
   :root { --bg: #f6f7f9; --card: #fff; --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb;
-          --free: #e4e7eb; --external: #9aa5b1; --accent: #2f80ed; --bad: #d64545; }
+          --free: #e4e7eb; --external: #9aa5b1; --accent: #2f80ed; --bad: #d64545;
+          --good: #1f8a5c; --warn: #b7791f; }
   * { box-sizing: border-box; }
   body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: var(--bg); color: var(--ink); }
   header { display: flex; gap: 16px; align-items: baseline; padding: 12px 20px; background: var(--ink); color: #fff; }
@@ -39,6 +46,15 @@ export const DASHBOARD_HTML = `<!doctype html>
   .rung.current { background: var(--accent); color: #fff; border-color: var(--accent); font-weight: 600; }
   .muted { color: var(--muted); }
   .bad { color: var(--bad); }
+  .good { color: var(--good); }
+  .warn { color: var(--warn); }
+  #backends { grid-column: 1 / -1; }
+  .backend-list { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(340px, 100%), 1fr)); gap: 10px; }
+  .backend { border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; min-width: 0; overflow-wrap: anywhere; }
+  .backend.down { border-color: var(--bad); }
+  .backend.down .gpu, .backend.down .legend { opacity: .55; }
+  .backend .gpu { margin-top: 6px; }
+  .backend p { margin: 4px 0 0; }
   svg { display: block; width: 100%; height: auto; margin-top: 6px; }
   svg .axis { font-size: 10px; fill: var(--muted); }
   ul.evidence { margin: 2px 0 0; padding-left: 16px; font-size: 12px; }
@@ -48,6 +64,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <body>
 <header><h1>ollama-fleet</h1><span class="status" id="status">connecting…</span></header>
 <main>
+  <section id="backends" hidden><h2>Backends</h2><div id="backend-list"></div></section>
   <section id="vram"><h2>VRAM</h2><div id="gpus" class="muted">waiting for the first reading…</div></section>
   <section id="ladders"><h2>Model ladders</h2><div id="ladder-list"></div></section>
   <section id="queue"><h2>Queue</h2><div id="queue-body"></div><div id="running-list"></div></section>
@@ -75,6 +92,27 @@ async function api(path) {
   return response.json();
 }
 
+// A card's bar: [label, bytes, colour] parts over its total; the rest shows as free.
+const barOf = (parts, total) => '<div class="bar">' + parts.filter((p) => p[1] > 0).map((p) => '<div title="' + esc(p[0]) + ': ' + gib(p[1]) + '" style="width:' + (100 * p[1] / total).toFixed(2) + '%;background:' + p[2] + '"></div>').join('') + '</div>';
+const keysOf = (models) => models.map((m) => '<span><i style="background:' + colourOf(m.name) + '"></i>' + esc(m.name) + ' ' + gib(m.size_vram) + '</span>').join('');
+// Card i over the last hour (samples of { at, gpus: [{ total, external, models: [{ name, bytes }] }] }):
+// time runs left to right; height is the share of the card.
+function historyOf(history, i, cardTotal) {
+  const L = 46, W = 580, H = 90, now = Date.now(), span = 3600000;
+  const cols = history.map((h) => {
+    const hg = h.gpus[i] ?? h.gpus[0]; if (!hg) return '';
+    const t = hg.total || 1; const x = L + W * (Date.parse(h.at) - (now - span)) / span; if (x < L) return '';
+    let y = H; let out = '';
+    for (const m of hg.models) { const hgt = H * m.bytes / t; y -= hgt; out += '<rect x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="1.6" height="' + hgt.toFixed(1) + '" fill="' + colourOf(m.name) + '"/>'; }
+    const ext = H * hg.external / t; y -= ext; out += '<rect x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="1.6" height="' + ext.toFixed(1) + '" fill="#9aa5b1"/>';
+    return out;
+  }).join('')
+    + '<line x1="' + L + '" y1="0" x2="' + L + '" y2="' + H + '" stroke="#9aa5b1"/><line x1="' + L + '" y1="' + H + '" x2="' + (L + W) + '" y2="' + H + '" stroke="#9aa5b1"/>'
+    + '<text x="' + (L - 4) + '" y="9" text-anchor="end" class="axis">' + gib(cardTotal) + '</text><text x="' + (L - 4) + '" y="' + H + '" text-anchor="end" class="axis">0</text>'
+    + [[0, '-60 min'], [0.5, '-30 min'], [1, 'now']].map(([f, label]) => '<text x="' + (L + W * f) + '" y="' + (H + 14) + '" text-anchor="' + (f === 0 ? 'start' : f === 1 ? 'end' : 'middle') + '" class="axis">' + label + '</text>').join('');
+  return '<svg class="history" viewBox="0 0 630 106" aria-label="VRAM over the last hour">' + cols + '</svg>';
+}
+
 function drawGpus(stats) {
   const res = stats.resources;
   const gpus = res.gpus.length ? res.gpus : [{ index: 0, name: 'GPU', total: res.vram.total, used: res.vram.used, external: 0 }];
@@ -86,25 +124,48 @@ function drawGpus(stats) {
     const parts = models.map((m) => [m.name, m.size_vram / gpus.length, colourOf(m.name)]);
     parts.push(['other processes', g.external ?? 0, 'var(--external)']);
     const used = parts.reduce((a, p) => a + p[1], 0);
-    const bar = parts.filter((p) => p[1] > 0).map((p) => '<div title="' + esc(p[0]) + ': ' + gib(p[1]) + '" style="width:' + (100 * p[1] / total).toFixed(2) + '%;background:' + p[2] + '"></div>').join('');
-    // Time runs left to right over the last hour; height is the share of the card.
-    const L = 46, W = 580, H = 90, now = Date.now(), span = 3600000;
-    const cols = history.map((h) => {
-      const hg = h.gpus[i] ?? h.gpus[0]; if (!hg) return '';
-      const t = hg.total || 1; const x = L + W * (Date.parse(h.at) - (now - span)) / span; if (x < L) return '';
-      let y = H; let out = '';
-      for (const m of hg.models) { const hgt = H * m.bytes / t; y -= hgt; out += '<rect x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="1.6" height="' + hgt.toFixed(1) + '" fill="' + colourOf(m.name) + '"/>'; }
-      const ext = H * hg.external / t; y -= ext; out += '<rect x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="1.6" height="' + ext.toFixed(1) + '" fill="#9aa5b1"/>';
-      return out;
-    }).join('')
-      + '<line x1="' + L + '" y1="0" x2="' + L + '" y2="' + H + '" stroke="#9aa5b1"/><line x1="' + L + '" y1="' + H + '" x2="' + (L + W) + '" y2="' + H + '" stroke="#9aa5b1"/>'
-      + '<text x="' + (L - 4) + '" y="9" text-anchor="end" class="axis">' + gib(g.total) + '</text><text x="' + (L - 4) + '" y="' + H + '" text-anchor="end" class="axis">0</text>'
-      + [[0, '-60 min'], [0.5, '-30 min'], [1, 'now']].map(([f, label]) => '<text x="' + (L + W * f) + '" y="' + (H + 14) + '" text-anchor="' + (f === 0 ? 'start' : f === 1 ? 'end' : 'middle') + '" class="axis">' + label + '</text>').join('');
     return '<div class="gpu" data-gpu="' + i + '"><b>' + esc(g.name) + '</b> <span class="muted">' + gib(used) + ' of ' + gib(g.total) + ' in use, ' + gib(Math.max(0, total - used)) + ' free</span>'
-      + '<div class="bar">' + bar + '</div>'
-      + '<div class="legend">' + models.map((m) => '<span><i style="background:' + colourOf(m.name) + '"></i>' + esc(m.name) + ' ' + gib(m.size_vram) + '</span>').join('') + '<span><i style="background:var(--external)"></i>other processes ' + gib(g.external ?? 0) + '</span><span><i style="background:var(--free)"></i>free</span></div>'
-      + '<svg class="history" viewBox="0 0 630 106" aria-label="VRAM over the last hour">' + cols + '</svg></div>';
+      + barOf(parts, total)
+      + '<div class="legend">' + keysOf(models) + '<span><i style="background:var(--external)"></i>other processes ' + gib(g.external ?? 0) + '</span><span><i style="background:var(--free)"></i>free</span></div>'
+      + historyOf(history, i, g.total) + '</div>';
   }).join('') + (res.telemetry.available ? '' : '<p class="bad">nvidia-smi: ' + esc(res.telemetry.failure?.message ?? 'unavailable') + '</p>');
+}
+
+const since = (iso) => iso ? ' <span class="muted">since ' + ago(iso) + '</span>' : '';
+// up: healthy; suspect: a call went unanswered and it is being probed; down: skipped, its jobs
+// run elsewhere.
+const healthOf = (b) => b.state === 'down' || b.healthy === false ? ['down', 'bad'] : b.state === 'suspect' ? ['not answering', 'warn'] : ['healthy', 'good'];
+
+function drawBackends(backends, firstHistory) {
+  document.getElementById('backend-list').innerHTML = '<div class="backend-list">' + backends.map((b, n) => {
+    const [word, tone] = healthOf(b);
+    const loaded = b.loaded ?? [];
+    const held = loaded.reduce((a, m) => a + (m.size_vram ?? 0), 0);
+    // The supervisor keeps the last hour of the first backend's cards.
+    const history = n === 0 ? firstHistory : [];
+    const cards = (b.gpus ?? []).map((g, i) => {
+      const total = g.total || 1;
+      // Each model's share of what Ollama holds on this card (split evenly when it cannot tell).
+      const share = b.gpus.length === 1 ? 1 : g.ollama > 0 && held > 0 ? g.ollama / held : 1 / b.gpus.length;
+      const parts = loaded.map((m) => [m.name, (m.size_vram ?? 0) * share, colourOf(m.name)]);
+      parts.push(['other processes', g.external ?? 0, 'var(--external)']);
+      const used = g.used ?? parts.reduce((a, p) => a + p[1], 0);
+      return '<div class="gpu" data-gpu="' + esc(g.index) + '"><b>' + esc(g.name) + '</b> <span class="muted">' + gib(used) + ' of ' + gib(g.total) + ' in use</span>'
+        + barOf(parts, total)
+        + '<div class="legend"><span>Ollama ' + gib(g.ollama ?? 0) + '</span><span><i style="background:var(--external)"></i>other processes ' + (g.external === undefined || g.external === null ? 'unknown' : gib(g.external)) + '</span><span><i style="background:var(--free)"></i>' + gib(g.free ?? Math.max(0, total - used)) + ' free</span></div>'
+        + (history.length ? historyOf(history, i, g.total) : '') + '</div>';
+    }).join('');
+    const running = Object.entries(b.running ?? {}).filter(([, n]) => n > 0);
+    return '<div class="backend ' + esc(word === 'down' ? 'down' : '') + '" data-backend="' + esc(b.name) + '">'
+      + '<div><b>' + esc(b.name) + '</b> <span class="muted">' + esc(b.url) + '</span></div>'
+      + '<div class="health-line"><span class="health ' + tone + '">' + word + '</span>' + (b.problem ? ': <span class="problem">' + esc(b.problem) + '</span>' : '') + since(b.since) + '</div>'
+      + (cards || '<p class="muted">no card readings</p>')
+      + (loaded.length ? '<div class="legend loaded"><span>holds</span>' + keysOf(loaded) + '</div>' : '<p class="loaded muted">no model loaded</p>')
+      + '<p class="running">' + (running.length ? '<span class="muted">running</span> ' + running.map(([m, n]) => esc(m) + ' × ' + esc(n)).join(', ') : '<span class="muted">nothing running</span>') + '</p>'
+      + (b.models ? '<p class="muted">serves only ' + b.models.map(esc).join(', ') + '</p>' : '')
+      + (b.watch && b.watch.state !== 'off' ? '<p class="muted">log watch: ' + esc(b.watch.state) + '</p>' : '')
+      + '</div>';
+  }).join('') + '</div>';
 }
 
 function drawLadders(stats) {
@@ -126,8 +187,12 @@ function drawLadders(stats) {
   document.getElementById('incident-list').innerHTML = incidents.length ? '<table class="scroll"><tr><th>when</th><th>ladder</th><th>kind</th><th>log line</th></tr>' + incidents.map((i) => '<tr><td>' + ago(i.at) + '</td><td>' + esc(i.ladder) + '</td><td class="' + (i.severity === 'hard' ? 'bad' : '') + '">' + esc(i.kind) + '</td><td class="wrap"><code>' + esc(i.evidence) + '</code></td></tr>').join('') + '</table>' : 'none in the window';
 }
 
-function drawRunning(list) {
-  document.getElementById('running-list').innerHTML = list.jobs.length ? '<h2 style="margin-top:10px">Running now</h2><table><tr><th>job</th><th>model</th><th>priority</th><th>for</th></tr>' + list.jobs.map((j) => '<tr><td>' + esc(j.job_id.slice(0, 8)) + '</td><td>' + esc(j.resolved_model ?? j.model) + '</td><td>' + esc(j.priority) + '</td><td>' + (j.started_at ? ((Date.now() - Date.parse(j.started_at)) / 1000).toFixed(1) + ' s' : '') + '</td></tr>').join('') + '</table>' : '';
+// The backend a job ran on, as a column only where there are several.
+const backendHead = (several) => several ? '<th>backend</th>' : '';
+const backendCell = (several, j) => several ? '<td class="backend-name">' + esc(j.backend ?? '') + '</td>' : '';
+
+function drawRunning(list, several) {
+  document.getElementById('running-list').innerHTML = list.jobs.length ? '<h2 style="margin-top:10px">Running now</h2><table><tr><th>job</th><th>model</th>' + backendHead(several) + '<th>priority</th><th>for</th></tr>' + list.jobs.map((j) => '<tr data-running="' + esc(j.job_id) + '"><td>' + esc(j.job_id.slice(0, 8)) + '</td><td>' + esc(j.resolved_model ?? j.model) + '</td>' + backendCell(several, j) + '<td>' + esc(j.priority) + '</td><td>' + (j.started_at ? ((Date.now() - Date.parse(j.started_at)) / 1000).toFixed(1) + ' s' : '') + '</td></tr>').join('') + '</table>' : '';
 }
 
 function drawQueue(stats) {
@@ -138,18 +203,31 @@ function drawQueue(stats) {
     + (rows.length ? '<table><tr><th>model</th><th>waiting (high / normal / low)</th><th>running</th></tr>' + rows.map(([m, c]) => { const p = prio[m] ?? { high: 0, normal: 0, low: 0 }; return '<tr><td>' + esc(m) + '</td><td>' + (c.pending + c.queued) + ' (' + p.high + ' / ' + p.normal + ' / ' + p.low + ')</td><td>' + c.running + '</td></tr>'; }).join('') + '</table>' : '<span class="muted">nothing waiting</span>');
 }
 
-function drawJobs(list) {
-  document.getElementById('job-list').innerHTML = list.jobs.length ? '<table><tr><th>job</th><th>model</th><th>priority</th><th>status</th><th>latency</th></tr>' + list.jobs.map((j) => {
+function drawJobs(list, several) {
+  document.getElementById('job-list').innerHTML = list.jobs.length ? '<table><tr><th>job</th><th>model</th>' + backendHead(several) + '<th>priority</th><th>status</th><th>latency</th></tr>' + list.jobs.map((j) => {
     const latency = j.completed_at ? ((Date.parse(j.completed_at) - Date.parse(j.submitted_at)) / 1000).toFixed(1) + ' s' : '';
-    return '<tr data-job="' + esc(j.job_id) + '"><td>' + esc(j.job_id.slice(0, 8)) + '</td><td>' + esc(j.resolved_model ?? j.model) + '</td><td>' + esc(j.priority) + '</td><td class="' + (j.status === 'failed' ? 'bad' : '') + '">' + esc(j.status) + '</td><td>' + latency + '</td></tr>';
+    return '<tr data-job="' + esc(j.job_id) + '"><td>' + esc(j.job_id.slice(0, 8)) + '</td><td>' + esc(j.resolved_model ?? j.model) + '</td>' + backendCell(several, j) + '<td>' + esc(j.priority) + '</td><td class="' + (j.status === 'failed' ? 'bad' : '') + '">' + esc(j.status) + '</td><td>' + latency + '</td></tr>';
   }).join('') + '</table>' : '<span class="muted">no jobs yet</span>';
 }
 
 async function tick() {
   try {
     const [stats, jobs, running] = await Promise.all([api('/api/stats'), api('/api/jobs?limit=12'), api('/api/jobs?status=running&limit=10')]);
-    document.getElementById('status').textContent = (stats.resources.ollama.reachable ? 'Ollama reachable' : 'Ollama unreachable') + ' · log watch: ' + stats.watch.state + ' · updated ' + new Date().toLocaleTimeString();
-    drawGpus(stats); drawLadders(stats); drawQueue(stats); drawRunning(running); drawJobs(jobs);
+    const backends = stats.backends ?? [];
+    const several = backends.length > 1;
+    // One backend named default: today's page, its health in the header's one line. Otherwise
+    // the Backends panel, which shows each backend's cards in the VRAM panel's place.
+    const panel = several || (backends.length === 1 && backends[0].name !== 'default');
+    const only = backends.length === 1 ? backends[0] : undefined;
+    const down = backends.filter((b) => healthOf(b)[0] !== 'healthy');
+    document.getElementById('status').textContent = (panel
+      ? backends.length - down.length + ' of ' + backends.length + ' backend' + (backends.length === 1 ? '' : 's') + ' healthy' + (down.length ? ' (' + down.map((b) => b.name + ' ' + healthOf(b)[0]).join(', ') + ')' : '')
+      : (stats.resources.ollama.reachable ? 'Ollama reachable' : 'Ollama unreachable') + (only && only.problem && healthOf(only)[0] !== 'healthy' ? ' (' + healthOf(only)[0] + ': ' + only.problem + ')' : '') + ' · log watch: ' + stats.watch.state)
+      + ' · updated ' + new Date().toLocaleTimeString();
+    document.getElementById('backends').hidden = !panel;
+    document.getElementById('vram').hidden = panel;
+    if (panel) drawBackends(backends, stats.resources.history ?? []); else drawGpus(stats);
+    drawLadders(stats); drawQueue(stats); drawRunning(running, several); drawJobs(jobs, several);
   } catch (err) {
     document.getElementById('status').textContent = 'cannot reach the supervisor: ' + err.message;
   }
