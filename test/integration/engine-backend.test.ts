@@ -6,7 +6,8 @@
  * interface: the same engine runs against `fleet sim` in the integration tests.
  */
 import { describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/engine.js';
+import { BackendHealth } from '../../src/backends/health.js';
+import { Engine, type Placer } from '../../src/engine/engine.js';
 import type { ResourceSnapshot } from '../../src/gpu/snapshot.js';
 import { OllamaCallError } from '../../src/ollama/client.js';
 import { JobEvents } from '../../src/queue/events.js';
@@ -19,11 +20,20 @@ import { job } from '../queue/conformance.js';
 const GIB = 2 ** 30;
 const SIZES: Record<string, number> = { 'big:1': 5 * GIB, 'mid:1': 3 * GIB, 'small:1': 1 * GIB };
 
-function standInBackend(options: { oomOnce?: string } = {}) {
+interface StandInOptions {
+  oomOnce?: string;
+  /** The first request for this model runs until aborted (a long generation). */
+  hang?: string;
+  /** While true, the backend answers nothing (its process is gone). */
+  away?: { now: boolean };
+}
+
+function standInBackend(options: StandInOptions = {}) {
   const loaded = new Map<string, number>();
   let peak = 0;
   const sent: { path: string; model: string }[] = [];
   let oom = options.oomOnce;
+  let hung = false;
   const snapshot = (): ResourceSnapshot => {
     const used = [...loaded.values()].reduce((a, b) => a + b, 0);
     return {
@@ -57,6 +67,7 @@ function standInBackend(options: { oomOnce?: string } = {}) {
   const client = {
     url: 'stand-in',
     async version() {
+      if (options.away?.now) throw new OllamaCallError(0, '', 'connect ECONNREFUSED');
       return '0.12.3';
     },
     async ps() {
@@ -72,9 +83,17 @@ function standInBackend(options: { oomOnce?: string } = {}) {
       );
       return {};
     },
-    async send(path: string, body: Record<string, unknown>) {
+    async send(path: string, body: Record<string, unknown>, call: { signal?: AbortSignal }) {
       const model = String(body.model);
       sent.push({ path, model });
+      if (options.hang === model && !hung) {
+        hung = true;
+        await new Promise((_resolve, reject) =>
+          call.signal?.addEventListener('abort', () => reject(new Error('aborted')), {
+            once: true,
+          }),
+        );
+      }
       if (oom === model) {
         oom = undefined;
         throw new OllamaCallError(500, 'CUDA error: out of memory', 'CUDA error: out of memory');
@@ -99,7 +118,11 @@ function standInBackend(options: { oomOnce?: string } = {}) {
 }
 
 async function run(
-  options: { oomOnce?: string; sleep?: (ms: number, signal: AbortSignal) => Promise<unknown> } = {},
+  options: StandInOptions & {
+    sleep?: (ms: number, signal: AbortSignal) => Promise<unknown>;
+    health?: BackendHealth;
+    placement?: Placer;
+  } = {},
 ) {
   const store = new SqliteJobStore({
     stateDir: await tempDir(),
@@ -114,7 +137,8 @@ async function run(
   engine = new Engine({
     store,
     jobs,
-    backend: stand.backend,
+    backend: options.health ? { ...stand.backend, health: options.health } : stand.backend,
+    ...(options.placement ? { placement: options.placement } : {}),
     events,
     log: captureLogger().log,
     schedulerLog: captureLogger().log,
@@ -194,5 +218,70 @@ describe('the engine on an OllamaBackend', () => {
     expect(status).toBe('complete');
     expect(waits.length).toBeGreaterThan(0);
     expect(new Set(waits)).toContain(10); // the loop interval, through the injected sleep
+  });
+
+  it('a backend gone down: what runs there returns to the queue with its attempt given back, nothing is claimed meanwhile, and work resumes when it answers', async () => {
+    const away = { now: false };
+    const health = new BackendHealth(Date.now);
+    const { store, stop, done, events } = await run({ hang: 'mid:1', away, health });
+    const [saved] = await store.submit([job('mid:1')], Date.now(), 100);
+    const id = saved?.id as string;
+    events.changed();
+    for (;;) {
+      if ((await store.get(id))?.status === 'running') break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    away.now = true;
+    health.pollFailed('ECONNREFUSED');
+    health.pollFailed('ECONNREFUSED');
+    expect(health.state).toBe('down');
+    for (;;) {
+      if ((await store.get(id))?.status === 'pending') break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const back = await store.get(id);
+    expect(back).toMatchObject({ attempts: 0, error: { code: 'FLEET_ERR_OLLAMA_UNREACHABLE' } });
+    expect(back?.error?.message).toContain('backend default stopped answering: ECONNREFUSED');
+    // While it is down the job stays in the queue (no claim, no flicker through running).
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await store.get(id))?.status).toBe('pending');
+    away.now = false;
+    health.answered();
+    events.changed();
+    const [status] = await untilFinal(store, [id]);
+    stop.abort();
+    await done;
+    expect(status).toBe('complete');
+    expect((await store.get(id))?.attempts).toBe(1);
+  });
+
+  it('among several backends, serves only the share placement gives it and fails what no backend can run', async () => {
+    const placement: Placer = {
+      share: () => ({
+        models: new Set(['small:1']),
+        impossible: [
+          { model: 'big:1', code: 'FLEET_ERR_NO_BACKEND', reason: 'no backend may run big:1' },
+        ],
+      }),
+    };
+    const { store, stand, stop, done, events } = await run({ placement });
+    const [small, mid, big] = await store.submit(
+      ['small:1', 'mid:1', 'big:1'].map((m) => job(m)),
+      Date.now(),
+      100,
+    );
+    events.changed();
+    const statuses = await untilFinal(store, [small?.id as string, big?.id as string]);
+    stop.abort();
+    await done;
+    expect(statuses).toEqual(['complete', 'failed']);
+    expect((await store.get(big?.id as string))?.error).toEqual({
+      code: 'FLEET_ERR_NO_BACKEND',
+      message: 'no backend may run big:1',
+    });
+    // mid:1 is another backend's: it waits, and this backend never loaded or ran it.
+    expect((await store.get(mid?.id as string))?.status).toBe('pending');
+    expect(stand.sent.map((x) => x.model)).toEqual(['small:1']);
+    expect((await store.get(small?.id as string))?.backend).toBe('default');
   });
 });
