@@ -32,7 +32,7 @@ describe('compose with two GPUs', () => {
     for (const [service, device] of [
       ['ollama-0', '0'],
       ['ollama-1', '1'],
-    ]) {
+    ] as const) {
       expect(services[service].deploy.resources.reservations.devices).toEqual([
         expect.objectContaining({ driver: 'nvidia', device_ids: [device] }),
       ]);
@@ -69,7 +69,7 @@ describe('compose with two GPUs', () => {
     for (const [sim, name] of [
       ['sim-0', 'ollama-0'],
       ['sim-1', 'ollama-1'],
-    ]) {
+    ] as const) {
       expect(services[sim].networks.default.aliases).toEqual([name]);
       expect(services[sim].labels['ollama-fleet.role']).toBe(name);
       expect(services[sim].command.slice(0, 3)).toEqual(['sim', '--host=0.0.0.0', '--port=11434']);
