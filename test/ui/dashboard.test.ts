@@ -3,26 +3,15 @@
  * it loads, shows the ladder and VRAM, and follows a job completing and the ladder stepping
  * down. A screenshot goes to test-output/dashboard.png for CI to keep.
  */
-import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { json, ROOT } from '../helpers/cli.js';
 import { startTestSim } from '../helpers/sim.js';
 import { startTestSupervisor } from '../helpers/supervisor.js';
 import { tempDir } from '../helpers/temp.js';
-
-function browserPath(): string {
-  return execFileSync(path.join(ROOT, 'scripts/chromium-here.sh'), {
-    encoding: 'utf8',
-    timeout: 600_000,
-  })
-    .trim()
-    .split('\n')
-    .at(-1) as string;
-}
+import { launchBrowser } from './browser.js';
 
 describe('the dashboard', () => {
   it('shows the ladder and VRAM, and updates when a job completes and the ladder steps down', {
@@ -44,10 +33,7 @@ describe('the dashboard', () => {
       token: 'sesame',
       logFile,
     });
-    const browser = await chromium.launch({
-      executablePath: browserPath(),
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    });
+    const browser = await launchBrowser();
     try {
       const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
       // The page asks for the token once.
@@ -64,6 +50,10 @@ describe('the dashboard', () => {
       );
       const row = page.locator(`[data-job="${job_id}"]`);
       await expect.poll(() => row.textContent(), { timeout: 30_000 }).toContain('complete');
+      // One Ollama (the backend named default): no Backends panel, no backend column.
+      expect(await page.locator('#backends').isVisible()).toBe(false);
+      expect(await page.locator('#job-list th').allTextContents()).not.toContain('backend');
+      expect(await page.locator('#status').textContent()).toContain('Ollama reachable');
       // The model it ran on now shows in the VRAM bar's legend.
       await expect
         .poll(() => page.locator('#gpus').textContent(), { timeout: 20_000 })

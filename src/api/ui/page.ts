@@ -137,12 +137,12 @@ const since = (iso) => iso ? ' <span class="muted">since ' + ago(iso) + '</span>
 const healthOf = (b) => b.state === 'down' || b.healthy === false ? ['down', 'bad'] : b.state === 'suspect' ? ['not answering', 'warn'] : ['healthy', 'good'];
 
 function drawBackends(backends, firstHistory) {
-  document.getElementById('backend-list').innerHTML = '<div class="backend-list">' + backends.map((b, n) => {
+  document.getElementById('backend-list').innerHTML = '<div class="backend-list">' + backends.map((b, place) => {
     const [word, tone] = healthOf(b);
     const loaded = b.loaded ?? [];
     const held = loaded.reduce((a, m) => a + (m.size_vram ?? 0), 0);
     // The supervisor keeps the last hour of the first backend's cards.
-    const history = n === 0 ? firstHistory : [];
+    const history = place === 0 ? firstHistory : [];
     const cards = (b.gpus ?? []).map((g, i) => {
       const total = g.total || 1;
       // Each model's share of what Ollama holds on this card (split evenly when it cannot tell).
@@ -150,6 +150,8 @@ function drawBackends(backends, firstHistory) {
       const parts = loaded.map((m) => [m.name, (m.size_vram ?? 0) * share, colourOf(m.name)]);
       parts.push(['other processes', g.external ?? 0, 'var(--external)']);
       const used = g.used ?? parts.reduce((a, p) => a + p[1], 0);
+      // Without nvidia-smi (or a configured size) only what Ollama holds is known.
+      if (g.total === undefined || g.total === null) return '<div class="gpu" data-gpu="' + esc(g.index) + '"><b>' + esc(g.name === 'unknown' ? 'GPU ' + g.index : g.name) + '</b> <span class="muted">Ollama holds ' + gib(g.ollama ?? 0) + ', card size unknown</span></div>';
       return '<div class="gpu" data-gpu="' + esc(g.index) + '"><b>' + esc(g.name) + '</b> <span class="muted">' + gib(used) + ' of ' + gib(g.total) + ' in use</span>'
         + barOf(parts, total)
         + '<div class="legend"><span>Ollama ' + gib(g.ollama ?? 0) + '</span><span><i style="background:var(--external)"></i>other processes ' + (g.external === undefined || g.external === null ? 'unknown' : gib(g.external)) + '</span><span><i style="background:var(--free)"></i>' + gib(g.free ?? Math.max(0, total - used)) + ' free</span></div>'
@@ -170,7 +172,7 @@ function drawBackends(backends, firstHistory) {
 
 function drawLadders(stats) {
   const ladders = stats.fleet.ladders;
-  const pulls = (stats.pulls ?? []).map((p) => '<p class="pull">pulling <b>' + esc(p.model) + '</b>: ' + esc(p.status) + (p.total ? ' ' + Math.floor(100 * (p.completed ?? 0) / p.total) + '%' : '') + ' <span class="muted">(its jobs wait)</span></p>').join('');
+  const pulls = (stats.pulls ?? []).map((p) => '<p class="pull">pulling <b>' + esc(p.model) + '</b>' + (p.backend ? ' on ' + esc(p.backend) : '') + ': ' + esc(p.status) + (p.total ? ' ' + Math.floor(100 * (p.completed ?? 0) / p.total) + '%' : '') + ' <span class="muted">(its jobs wait)</span></p>').join('');
   document.getElementById('ladder-list').innerHTML = pulls + ladders.map((l) =>
     '<div class="ladder" data-ladder="' + esc(l.name) + '"><b>' + esc(l.name) + '</b>: <span class="current-model">' + esc(l.current_model) + '</span>'
     + ' <span class="muted">incidents ' + l.incidents.count + (l.incidents.weight === l.incidents.count ? '' : ' (weighing ' + l.incidents.weight + ')') + ' of ' + l.incidents.threshold + (l.cooldown_seconds_left ? ', cooldown ' + l.cooldown_seconds_left + ' s' : '') + '</span>'
@@ -222,7 +224,7 @@ async function tick() {
     const down = backends.filter((b) => healthOf(b)[0] !== 'healthy');
     document.getElementById('status').textContent = (panel
       ? backends.length - down.length + ' of ' + backends.length + ' backend' + (backends.length === 1 ? '' : 's') + ' healthy' + (down.length ? ' (' + down.map((b) => b.name + ' ' + healthOf(b)[0]).join(', ') + ')' : '')
-      : (stats.resources.ollama.reachable ? 'Ollama reachable' : 'Ollama unreachable') + (only && only.problem && healthOf(only)[0] !== 'healthy' ? ' (' + healthOf(only)[0] + ': ' + only.problem + ')' : '') + ' · log watch: ' + stats.watch.state)
+      : (only && only.problem && healthOf(only)[0] !== 'healthy' ? 'Ollama ' + healthOf(only)[0] + ': ' + only.problem : stats.resources.ollama.reachable ? 'Ollama reachable' : 'Ollama unreachable') + ' · log watch: ' + stats.watch.state)
       + ' · updated ' + new Date().toLocaleTimeString();
     document.getElementById('backends').hidden = !panel;
     document.getElementById('vram').hidden = panel;
