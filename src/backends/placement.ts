@@ -8,6 +8,8 @@
  * - a model goes to the healthy backends that already hold it (no second load for it);
  * - a model nobody holds goes to the backend where it fits with the most room left; where it
  *   fits nowhere beside what is loaded, to the one whose idle models free the most room;
+ * - where some backends are known to have the model installed, only those are considered
+ *   (one host's Ollama may lack a model another has; the others would refuse it);
  * - a hot model spreads to one more backend when its waiting jobs are more than the backends
  *   holding it can start now, and it fits there without unloading anything;
  * - a model larger than every card that may run it fails its jobs, with the reason; so does a
@@ -24,6 +26,8 @@ export interface BackendView {
   loaded: readonly { model: string; bytes: number; running: number }[];
   /** The models it may run (canonical names); any when undefined. */
   allows: ReadonlySet<string> | undefined;
+  /** The models it has installed (canonical names); undefined while not known. */
+  installed?: ReadonlySet<string> | undefined;
   marginBytes: number;
 }
 
@@ -65,7 +69,9 @@ export function place(input: PlacementInput): PlacementResult {
   for (const group of urgencyOrder(input.demand, input.now, input.maxWaitMs)) {
     const { model } = group;
     const needOn = (p: Projected) => input.estimate(model, p.view.name);
-    const eligible = projected.filter((p) => !p.view.allows || p.view.allows.has(model));
+    const allowed = projected.filter((p) => !p.view.allows || p.view.allows.has(model));
+    const having = allowed.filter((p) => p.view.installed?.has(model));
+    const eligible = having.length > 0 ? having : allowed;
     if (eligible.length === 0) {
       impossible.push({
         model,

@@ -223,6 +223,9 @@ export class Engine {
         : { total: this.options.vramTotal, external: 0 },
       loaded,
       allows: backend.models,
+      installed: snapshot?.installed
+        ? new Set(snapshot.installed.map((m) => canonicalModelName(m.name)))
+        : undefined,
       marginBytes: this.options.marginBytes,
     };
   }

@@ -97,6 +97,24 @@ describe('placement over several backends', () => {
     expect(on(only, 'b')).toEqual(['mid:1']);
   });
 
+  it('prefers the backends known to have the model installed', () => {
+    const result = place(
+      input(
+        [group('mid:1')],
+        [
+          backend('a', 24, { installed: new Set(['tiny:1']) }),
+          backend('b', 8, { installed: new Set(['mid:1', 'tiny:1']) }),
+        ],
+      ),
+    );
+    // a has more room, but only b has the model: a would answer "model not found".
+    expect(on(result, 'a')).toEqual([]);
+    expect(on(result, 'b')).toEqual(['mid:1']);
+    // Nobody known to have it: any backend may be asked (it may be pulled meanwhile).
+    const unknown = place(input([group('small:1')], [backend('a', 24), backend('b', 8)]));
+    expect(on(unknown, 'a')).toEqual(['small:1']);
+  });
+
   it('a model no list allows, or larger than every card, fails with the reason', () => {
     const result = place(
       input(
