@@ -129,7 +129,7 @@ export function plan(input: PlanInput): Plan {
       // Free room by unloading idle models, least wanted first.
       const victims = [...input.loaded]
         .filter((l) => l.running === 0)
-        .sort((a, b) => victimCost(a.model, demand) - victimCost(b.model, demand));
+        .sort((a, b) => compareVictims(a.model, b.model, demand));
       const chosen: string[] = [];
       for (const victim of victims) {
         chosen.push(victim.model);
@@ -206,11 +206,15 @@ function roomFor(
   return { fits: staying.length === 0 || need + margin <= free, why };
 }
 
-/** Cheapest to unload first: no demand, then the lowest-ranked and least waiting work. */
-function victimCost(model: string, demand: readonly DemandGroup[]): number {
-  const group = demand.find((d) => d.model === model);
-  if (!group) return 0;
-  return 1_000_000 - group.rank * 100_000 + group.pending;
+/**
+ * Cheapest to unload first: no demand, then the lowest-ranked work, then the least waiting.
+ * Compared as a tuple: one number mixing rank and pending misorders past 100,000 pending.
+ */
+function compareVictims(a: string, b: string, demand: readonly DemandGroup[]): number {
+  const ga = demand.find((d) => d.model === a);
+  const gb = demand.find((d) => d.model === b);
+  if (!ga || !gb) return (ga ? 1 : 0) - (gb ? 1 : 0);
+  return gb.rank - ga.rank || ga.pending - gb.pending;
 }
 
 function mib(bytes: number): number {

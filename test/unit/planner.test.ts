@@ -50,6 +50,35 @@ describe('the VRAM planner', () => {
     expect(p.unload).toEqual([]);
   });
 
+  it('unloads the idle model whose work ranks lowest, then the one with less waiting, even past 100,000 pending', () => {
+    // big (6 GiB) wants room on the 8 GiB card: one of mid and small must go.
+    const idle = [loaded('mid:1'), loaded('small:1')];
+    const p = plan(
+      input({
+        demand: [
+          demand('big:1', 0),
+          demand('mid:1', 2, NOW - 1000, 150_000),
+          demand('small:1', 1, NOW - 1000, 3),
+        ],
+        loaded: idle,
+      }),
+    );
+    // mid's 150,000 low jobs still rank below small's 3 normal ones: mid goes.
+    expect(p.unload).toEqual(['mid:1']);
+    const same = plan(
+      input({
+        demand: [
+          demand('big:1', 0),
+          demand('mid:1', 1, NOW - 1000, 2),
+          demand('small:1', 1, NOW - 1000, 9),
+        ],
+        loaded: idle,
+      }),
+    );
+    // Same rank: the one with less waiting goes.
+    expect(same.unload).toEqual(['mid:1']);
+  });
+
   it('keeps a loaded model and loads another beside it when both fit with the margin', () => {
     const p = plan(
       input({ demand: [demand('small:1'), demand('mid:1')], loaded: [loaded('mid:1', 2)] }),
