@@ -214,6 +214,7 @@ export async function startSupervisor(options: {
         agingMs: config.queue.aging,
         keepAlive: config.scheduler.keep_alive,
         onModelChange: (backend, change) => metrics.modelChange({ ...change, backend }),
+        onPreempted: (backend, model, ranMs) => metrics.preempted(backend, model, ranMs),
         onSnapshot: (_backend, snapshot) => {
           if (snapshot.installed) registry.noteInstalled(snapshot.installed);
           background.run('learn VRAM from Ollama', () =>

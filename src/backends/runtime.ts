@@ -55,6 +55,8 @@ export interface SharedParts
     backend: string,
     change: { type: 'load' | 'unload'; model: string; seconds?: number },
   ) => void;
+  /** A running job sent back to the queue for high-priority work, and how long it had run. */
+  onPreempted: (backend: string, model: string, ranMs: number) => void;
   /** Every new picture of a backend's cards and models. */
   onSnapshot: (backend: BackendRuntime, snapshot: ResourceSnapshot) => void;
   /** VRAM trouble a job or a load met on this backend. */
@@ -142,6 +144,8 @@ export class BackendRuntime {
       timeouts: { load: config.timeouts.load, request: config.timeouts.request },
       onVramIncident: (report) => shared.onVramIncident(config.name, report),
       onModelChange: (change) => shared.onModelChange(config.name, change),
+      onPreempted: (model, ranMs) => shared.onPreempted(config.name, model, ranMs),
+      preempt: shared.config.scheduler.preempt,
     });
     const source = logSourceOf(config, shared.config, shared.docker);
     this.watcher = source

@@ -259,6 +259,12 @@ const schedulerSchema = z.strictObject({
   keep_alive: keepAlive.default('5m'),
   max_concurrent_per_model: z.number().int().positive().default(20),
   queue_max_size: z.number().int().positive().default(1000),
+  /**
+   * Which running jobs high-priority work may send back to the queue when they are in its
+   * way: `low` ones (default), `normal` and `low` ones, or none. Never one whose caller has
+   * already received bytes.
+   */
+  preempt: z.enum(['never', 'low', 'normal']).default('low'),
 });
 
 const queueSchema = z.strictObject({

@@ -49,7 +49,20 @@ export interface Placer {
   ): { models: ReadonlySet<string>; impossible: PlacementResult['impossible'] };
 }
 
+/** Which running jobs high-priority work may preempt (`scheduler.preempt`). */
+export type PreemptPolicy = 'never' | 'low' | 'normal';
+
+const PREEMPTIBLE: Record<PreemptPolicy, ReadonlySet<string>> = {
+  never: new Set(),
+  low: new Set(['low']),
+  normal: new Set(['low', 'normal']),
+};
+
 export interface EngineOptions {
+  /** Which running jobs high-priority work may send back to the queue (default: low ones). */
+  preempt?: PreemptPolicy;
+  /** A job preempted: how long it had run (wasted work), by model. */
+  onPreempted?: (model: string, ranMs: number) => void;
   /** With several backends: the share of the demand this one serves (default: all of it). */
   placement?: Placer;
   /** How the engine waits (default: a timer); rejects when the signal aborts. */
@@ -134,6 +147,11 @@ export class Engine {
   #allGroups = new Map<string, DemandGroup>();
   /** Models a caller asked to unload (keep_alive 0): let go once no job needs them. */
   readonly #idleUnloads = new Set<string>();
+
+  /** The priorities of running jobs that high work may preempt. */
+  get #preemptible(): ReadonlySet<string> {
+    return PREEMPTIBLE[this.options.preempt ?? 'low'];
+  }
 
   /** Time passes through here (an injected `sleep` in tests); rejects when aborted. */
   readonly #sleep: (ms: number, signal: AbortSignal) => Promise<unknown>;
@@ -360,6 +378,19 @@ export class Engine {
     for (const { model, reason, code } of this.#impossible) {
       await this.#failWaiting(model, { code, message: reason });
     }
+    for (const model of decision.preempt) {
+      const stopped = this.#runner.preempt(
+        model,
+        this.#preemptible,
+        decision.preemptFor ?? 'another model',
+      );
+      for (const { ranMs } of stopped) this.options.onPreempted?.(model, ranMs);
+      if (stopped.length > 0)
+        this.options.schedulerLog.info(
+          { model, jobs: stopped.map((s) => s.job.id) },
+          `preempted ${stopped.length} running job(s) of ${model}: ${decision.reason}`,
+        );
+    }
     if (decision.unload.length > 0 || decision.load !== undefined) {
       this.#actions.begin(decision.unload, decision.load, this.#signal, () => this.#wake?.());
     }
@@ -424,8 +455,10 @@ export class Engine {
         // Close to its keep-alive's end: a load (an empty generate) renews it before new jobs.
         expiring: Date.parse(m.expires_at) - now < EXPIRY_GUARD_MS,
       }));
+    const preemptible = this.#runner.preemptibleByModel(this.#preemptible);
     for (const l of loaded) {
       l.running = running[l.model] ?? 0;
+      l.preemptible = preemptible[l.model] ?? 0;
       if (l.running > 0) l.expiring = false;
     }
     // A model whose jobs still run after Ollama dropped it (or before ps shows it) stays counted.

@@ -6,7 +6,8 @@
  * Failures: an OOM or a runner crash sends the job back to the queue (its attempt counted)
  * and reports the incident; Ollama unreachable sends it back with the attempt given back and
  * tells the dispatcher to pause; a request Ollama refuses fails the job with Ollama's words.
- * At stop, what runs is aborted and sent back without spending its attempt.
+ * At stop, what runs is aborted and sent back without spending its attempt; so is a job
+ * preempted for high-priority work, unless its caller has already received bytes.
  */
 import type { Logger } from '../log.js';
 import type { OllamaCallError } from '../ollama/client.js';
@@ -50,8 +51,10 @@ interface Running {
   job: Job;
   controller: AbortController;
   cancelled: boolean;
-  /** Stopped because its backend went down: back to the queue, the attempt given back. */
+  /** Stopped because its backend went down, or preempted: back to the queue, uncounted. */
   interrupted?: JobError;
+  /** Its caller (or a follower) has received bytes of the answer: never preempted. */
+  delivered: boolean;
   done: Promise<void>;
 }
 
@@ -92,7 +95,13 @@ export class JobRunner {
 
   start(job: Job): void {
     const controller = new AbortController();
-    const entry: Running = { job, controller, cancelled: false, done: Promise.resolve() };
+    const entry: Running = {
+      job,
+      controller,
+      cancelled: false,
+      delivered: false,
+      done: Promise.resolve(),
+    };
     this.#running.set(job.id, entry);
     this.options.jobs.started(job);
     entry.done = this.#execute(entry).finally(() => {
@@ -108,6 +117,53 @@ export class JobRunner {
     entry.cancelled = true;
     entry.controller.abort();
     return true;
+  }
+
+  /** Jobs in flight that may be preempted, by concrete model: of these priorities, no bytes sent. */
+  preemptibleByModel(priorities: ReadonlySet<string>): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const entry of this.#running.values()) {
+      if (!this.#preemptible(entry, priorities)) continue;
+      const model = canonicalModelName(entry.job.resolved_model ?? entry.job.model);
+      counts[model] = (counts[model] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  /**
+   * Sends the model's preemptible jobs back to the queue under the same id, their attempt not
+   * counted (never cancelled); returns them with how long each had run, for the count of
+   * wasted work.
+   */
+  preempt(
+    model: string,
+    priorities: ReadonlySet<string>,
+    forModel: string,
+  ): { job: Job; ranMs: number }[] {
+    const stopped: { job: Job; ranMs: number }[] = [];
+    for (const entry of this.#running.values()) {
+      if (canonicalModelName(entry.job.resolved_model ?? entry.job.model) !== model) continue;
+      if (!this.#preemptible(entry, priorities)) continue;
+      entry.interrupted = {
+        code: 'FLEET_ERR_PREEMPTED',
+        message: `preempted for high-priority work on ${forModel}; it runs again`,
+      };
+      entry.controller.abort();
+      stopped.push({
+        job: entry.job,
+        ranMs: this.options.now() - (entry.job.started_at ?? this.options.now()),
+      });
+    }
+    return stopped;
+  }
+
+  #preemptible(entry: Running, priorities: ReadonlySet<string>): boolean {
+    return (
+      priorities.has(entry.job.priority) &&
+      !entry.delivered &&
+      !entry.cancelled &&
+      !entry.interrupted
+    );
   }
 
   /** Its backend is down: what runs there goes back to the queue, attempts given back. */
@@ -131,7 +187,7 @@ export class JobRunner {
     const { job } = entry;
     const log = this.options.log.child({ job: job.id, model: job.resolved_model });
     try {
-      const result = await this.#call(job, entry.controller.signal);
+      const result = await this.#call(entry);
       this.options.onAnswered();
       await jobs.complete(job.id, result);
     } catch (err) {
@@ -140,7 +196,7 @@ export class JobRunner {
         await jobs.requeue(job.id, entry.interrupted, false);
         log.info(
           { error: entry.interrupted.message },
-          'job back in the queue: its backend is down',
+          'job back in the queue, its attempt given back',
         );
         return;
       }
@@ -189,8 +245,15 @@ export class JobRunner {
    * Sends the job's request to its path on Ollama as the caller gave it, with only the model
    * resolved and the keep-alive the fleet needs, and relays Ollama's answer frame by frame.
    */
-  async #call(job: Job, signal: AbortSignal): Promise<Record<string, unknown>> {
+  async #call(entry: Running): Promise<Record<string, unknown>> {
+    const { job } = entry;
+    const { signal } = entry.controller;
     const { events, timeouts } = this.options;
+    // Bytes reach someone: a caller on the line once the head goes out, a follower of the
+    // job's events once a chunk does.
+    const reaching = () => {
+      if (!entry.delivered) entry.delivered = job.attached || events.watched().includes(job.id);
+    };
     const ollama = this.options.backend.client;
     const model = job.resolved_model ?? job.model;
     const body: Record<string, unknown> = { ...job.request, model };
@@ -212,14 +275,21 @@ export class JobRunner {
       firstByteTimeoutMs: streamed ? timeouts.load : timeouts.load + timeouts.request,
       idleTimeoutMs: timeouts.request,
     });
+    if (job.attached) entry.delivered = true;
     events.publish(job.id, {
       type: 'head',
       status: answer.status,
       contentType: answer.contentType,
     });
     return relayAnswer(answer, job.endpoint, signal, {
-      chunk: (data) => events.publish(job.id, { type: 'chunk', data }),
-      token: (text) => events.publish(job.id, { type: 'token', text }),
+      chunk: (data) => {
+        reaching();
+        events.publish(job.id, { type: 'chunk', data });
+      },
+      token: (text) => {
+        reaching();
+        events.publish(job.id, { type: 'token', text });
+      },
     });
   }
 }

@@ -83,6 +83,18 @@ export class FleetMetrics {
     labelNames: ['ladder', 'direction', 'source'],
     registers: [this.registry],
   });
+  readonly #preempted = new Counter({
+    name: 'fleet_jobs_preempted_total',
+    help: 'Running jobs sent back to the queue for high-priority work, by model and backend',
+    labelNames: ['model', 'backend'],
+    registers: [this.registry],
+  });
+  readonly #preemptedSeconds = new Counter({
+    name: 'fleet_preempted_work_seconds_total',
+    help: 'Work thrown away by preemption: how long the preempted jobs had run',
+    labelNames: ['model', 'backend'],
+    registers: [this.registry],
+  });
   readonly #backgroundFailures = new Counter({
     name: 'fleet_background_failures_total',
     help: 'Background tasks that failed (logged with their error), by task',
@@ -235,6 +247,11 @@ export class FleetMetrics {
       if (change.seconds !== undefined)
         this.#loadSeconds.observe({ model: change.model }, change.seconds);
     }
+  }
+
+  preempted(backend: string, model: string, ranMs: number): void {
+    this.#preempted.inc({ model, backend });
+    this.#preemptedSeconds.inc({ model, backend }, ranMs / 1000);
   }
 
   backgroundFailure(task: string): void {

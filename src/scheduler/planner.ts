@@ -11,7 +11,9 @@
  * - keep serving a loaded model while it has demand, to avoid swaps, until a better-ranked
  *   model waits for room or another model's oldest job has waited longer than `maxWaitMs`:
  *   then stop starting jobs on the models in the way so they drain;
- * - high before normal before low (ranks with aging come in from the queue);
+ * - high before normal before low (ranks with aging come in from the queue); high work that
+ *   cannot fit because busy models are in the way preempts them, when every job running on
+ *   them may be preempted (`scheduler.preempt`): they go back to the queue, not cancelled;
  * - a model larger than the whole card fails its jobs instead of waiting forever;
  * - without a known card size, one model at a time.
  */
@@ -34,6 +36,8 @@ export interface LoadedState {
   bytes: number;
   /** Jobs running on it now. */
   running: number;
+  /** Of those, how many may be preempted for high-priority work (policy, no bytes sent yet). */
+  preemptible?: number;
   /**
    * Ollama is about to unload it (its keep-alive runs out): it still holds its memory, but a
    * job sent now might find it gone, so it gets no jobs until it is loaded again.
@@ -71,6 +75,10 @@ export interface Plan {
   impossible: { model: string; reason: string }[];
   /** Loaded models kept from new jobs so they drain for a model that waits. */
   draining: string[];
+  /** Busy models whose running jobs go back to the queue now, for high-priority work ... */
+  preempt: string[];
+  /** ... on this model. */
+  preemptFor: string | undefined;
   /** One line on why, for the scheduler's log. */
   reason: string;
 }
@@ -117,6 +125,7 @@ export function plan(input: PlanInput): Plan {
   let unload: string[] = [];
   let load: string | undefined;
   let draining: string[] = [];
+  let preempt: string[] = [];
   let reason = 'serving loaded models';
   const want = waiting[0];
   if (want && !input.busy) {
@@ -170,6 +179,20 @@ export function plan(input: PlanInput): Plan {
             .map((v) => v.model);
         }
         if (draining.length > 0) reason = `draining ${draining.join(', ')} for ${want.model}`;
+        // High work need not wait for them to drain: preempt what may be preempted, when
+        // that (with the idle models already going) makes its room.
+        if (urgency(want) === 0) {
+          const stoppable = inWay.filter(
+            (l) => draining.includes(l.model) && (l.preemptible ?? 0) >= l.running,
+          );
+          const wouldFit =
+            stoppable.length > 0 &&
+            roomFor(want.model, need, input, [...unload, ...stoppable.map((l) => l.model)]).fits;
+          if (wouldFit) {
+            preempt = stoppable.map((l) => l.model);
+            reason = `preempting ${preempt.join(', ')} for high-priority ${want.model}`;
+          }
+        }
       }
     }
   }
@@ -182,7 +205,16 @@ export function plan(input: PlanInput): Plan {
     const count = Math.min(group.pending, input.maxConcurrentPerModel - l.running);
     if (count > 0) dispatch.push({ model: l.model, count });
   }
-  return { unload, load, dispatch, impossible, draining, reason };
+  return {
+    unload,
+    load,
+    dispatch,
+    impossible,
+    draining,
+    preempt,
+    preemptFor: preempt.length > 0 ? want?.model : undefined,
+    reason,
+  };
 }
 
 /** Whether `model` fits once `unloading` are gone, and the arithmetic behind the answer. */

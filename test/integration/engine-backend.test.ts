@@ -284,4 +284,34 @@ describe('the engine on an OllamaBackend', () => {
     expect(stand.sent.map((x) => x.model)).toEqual(['small:1']);
     expect((await store.get(small?.id as string))?.backend).toBe('default');
   });
+
+  it('high work preempts a low job in its way: the job goes back to the queue under its id, uncounted, never cancelled, and runs again', async () => {
+    const { store, stop, done, events } = await run({ hang: 'big:1' });
+    const seen: string[] = [];
+    const [low] = await store.submit([job('big:1', 'low')], Date.now(), 100);
+    const lowId = low?.id as string;
+    events.tap((id, event) => {
+      if (id === lowId) seen.push(event.type);
+    });
+    events.changed();
+    for (;;) {
+      if ((await store.get(lowId))?.status === 'running') break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // mid (3 GiB) does not fit beside big (5 GiB) on the 8 GiB card with the margin.
+    const [high] = await store.submit([job('mid:1', 'high')], Date.now(), 100);
+    events.changed();
+    const statuses = await untilFinal(store, [high?.id as string, lowId]);
+    stop.abort();
+    await done;
+    expect(statuses).toEqual(['complete', 'complete']);
+    const after = await store.get(lowId);
+    expect(after?.attempts).toBe(1);
+    expect(after?.error).toMatchObject({ code: 'FLEET_ERR_PREEMPTED' });
+    expect(seen).toContain('requeued');
+    expect(seen).not.toContain('cancelled');
+    // The high job finished before the low one ran again.
+    const highJob = await store.get(high?.id as string);
+    expect(highJob?.completed_at as number).toBeLessThanOrEqual(after?.started_at as number);
+  });
 });

@@ -46,6 +46,7 @@ describe('fleet.yaml defaults', () => {
       keep_alive: '5m',
       max_concurrent_per_model: 20,
       queue_max_size: 1000,
+      preempt: 'low',
     });
     // Safe by default: only this machine, no token needed there.
     expect(config.api).toEqual({

@@ -79,6 +79,37 @@ describe('the VRAM planner', () => {
     expect(same.unload).toEqual(['mid:1']);
   });
 
+  it('high work preempts a busy model in its way when every job running there may be preempted', () => {
+    // mid (3 GiB) runs two low jobs; big (6 GiB, high) cannot fit beside it on 8 GiB.
+    const busy = { ...loaded('mid:1', 2), preemptible: 2 };
+    const p = plan(input({ demand: [demand('big:1', 0), demand('mid:1', 2)], loaded: [busy] }));
+    expect(p.preempt).toEqual(['mid:1']);
+    expect(p.preemptFor).toBe('big:1');
+    expect(p.draining).toEqual(['mid:1']);
+    // Never an unload of a model whose jobs still run: that comes once they are back in line.
+    expect(p.unload).toEqual([]);
+    // One job there may not be preempted (normal, or bytes sent): it drains instead.
+    const mixed = plan(
+      input({ demand: [demand('big:1', 0)], loaded: [{ ...loaded('mid:1', 2), preemptible: 1 }] }),
+    );
+    expect(mixed.preempt).toEqual([]);
+    expect(mixed.draining).toEqual(['mid:1']);
+    // Normal work waits for the drain; it preempts nothing.
+    const normal = plan(
+      input({ demand: [demand('big:1', 1), demand('mid:1', 2)], loaded: [busy] }),
+    );
+    expect(normal.preempt).toEqual([]);
+    // Preempting would not make room (another busy model stays): nothing is preempted.
+    const stuck = plan(
+      input({
+        demand: [demand('big:1', 0), demand('small:1', 0)],
+        loaded: [busy, { ...loaded('small:1', 1), preemptible: 0 }],
+        capacity: { total: 7.5 * GIB, external: 0 },
+      }),
+    );
+    expect(stuck.preempt).toEqual([]);
+  });
+
   it('keeps a loaded model and loads another beside it when both fit with the margin', () => {
     const p = plan(
       input({ demand: [demand('small:1'), demand('mid:1')], loaded: [loaded('mid:1', 2)] }),
