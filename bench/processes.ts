@@ -41,6 +41,8 @@ export interface SimProcess {
   /** Out-of-memory lines so far. */
   ooms(): number;
   post(route: string, body: unknown): Promise<void>;
+  /** kill -9: the card's server gone at once, its sockets cut, nothing said in its log. */
+  kill(): void;
   stop(): Promise<void>;
 }
 
@@ -89,8 +91,15 @@ export async function startSim(settings: SimSettings): Promise<SimProcess> {
     post: async (route, body) => {
       await (await post(`${url}${route}`, body)).text();
     },
+    kill: () => child.kill('SIGKILL'),
     stop: () => stopChild(child),
   };
+}
+
+/** One Ollama behind a `backends:` list: its name there, and where it answers. */
+export interface BackendTarget {
+  name: string;
+  url: string;
 }
 
 export interface ServeProcess {
@@ -103,9 +112,12 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-/** `fleet serve` with a fleet.yaml written for the run (appended to the basics). */
+/**
+ * `fleet serve` with a fleet.yaml written for the run (appended to the basics): one Ollama at
+ * a URL, or a `backends:` list, each with its own simulated nvidia-smi.
+ */
 export async function startServe(
-  ollamaUrl: string,
+  ollama: string | readonly BackendTarget[],
   yaml = '',
   /** A Docker engine for the log watcher and the workers; none by default. */
   dockerHost?: string,
@@ -113,25 +125,38 @@ export async function startServe(
   const dir = await mkdtemp(path.join(tmpdir(), 'fleet-bench-'));
   const port = await freePort();
   const file = path.join(dir, 'fleet.yaml');
+  const gpu = (url: string) =>
+    `{ nvidia_smi: [${process.execPath}, ${MAIN}, sim, nvidia-smi, "--sim-url=${url}"], poll_interval: 1s }`;
+  const ollamaLines =
+    typeof ollama === 'string'
+      ? [
+          ...(yaml.includes('ollama:')
+            ? []
+            : [`ollama: { url: "${ollama}", container: fleet-bench-no-container }`]),
+          `gpu: ${gpu(ollama)}`,
+        ]
+      : // No log source: the simulators write to the benchmark's pipes, not to a container.
+        [
+          'backends:',
+          ...ollama.map((b) => `  - { name: ${b.name}, url: "${b.url}", gpu: ${gpu(b.url)} }`),
+        ];
   await writeFile(
     file,
-    [
-      ...(yaml.includes('ollama:')
-        ? []
-        : [`ollama: { url: "${ollamaUrl}", container: fleet-bench-no-container }`]),
-      `gpu: { nvidia_smi: [${process.execPath}, ${MAIN}, sim, nvidia-smi, "--sim-url=${ollamaUrl}"], poll_interval: 1s }`,
-      `api: { host: 127.0.0.1, port: ${port} }`,
-      'state_dir: ./state',
-      yaml,
-    ].join('\n'),
+    [...ollamaLines, `api: { host: 127.0.0.1, port: ${port} }`, 'state_dir: ./state', yaml].join(
+      '\n',
+    ),
   );
   // Without Docker the log watcher keeps looking for its container, which costs nothing.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DOCKER_HOST: dockerHost ?? `unix://${path.join(dir, 'no-docker.sock')}`,
+  };
+  // These would replace the simulator's URL, or, beside a `backends:` list, refuse start-up.
+  delete env.OLLAMA_HOST;
+  delete env.FLEET_OLLAMA_URL;
   const child = spawn(process.execPath, [MAIN, 'serve', '--config', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      DOCKER_HOST: dockerHost ?? `unix://${path.join(dir, 'no-docker.sock')}`,
-    },
+    env,
   });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
@@ -162,7 +187,8 @@ export async function startServe(
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  // A child killed by a signal (kill()) has a signalCode and no exitCode.
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

@@ -1,4 +1,5 @@
 /** bench/REPORT.md and bench/chart.svg, regenerated from one results file. */
+import type { BackendsResult, BackendsRun } from './backends.js';
 import type { OverheadResult } from './overhead.js';
 import type { BenchResults, WorkloadResult } from './run.js';
 
@@ -51,6 +52,12 @@ function targets(r: BenchResults): Target[] {
     {
       what: 'pressure: OOM-failed jobs through ollama-fleet',
       value: pressure?.fleet.oom_failed ?? null,
+      max: 0,
+      unit: '',
+    },
+    {
+      what: 'backends, one killed mid-run: jobs failed or lost through ollama-fleet',
+      value: r.backends?.killed.fleet.failed ?? null,
       max: 0,
       unit: '',
     },
@@ -154,6 +161,102 @@ function workloadTable(w: WorkloadResult): string {
   );
 }
 
+function backendsTable(run: BackendsRun): string {
+  const runs = [run.round_robin, run.least_connections, run.fleet];
+  const spreadOf = (x: { p50: number | null; p95: number | null; p99: number | null }) =>
+    `${fmt(x.p50)} / ${fmt(x.p95)} / ${fmt(x.p99)}`;
+  const perBackend = (on: Record<string, number>) =>
+    Object.values(on)
+      .map((n) => String(n))
+      .join(' + ');
+  const rows: unknown[][] = [
+    ['', 'round robin', 'least connections', 'ollama-fleet', 'fleet / better baseline'],
+    ...(run.fleet.killed_at_s === undefined
+      ? []
+      : [['killed at (s)', ...runs.map((r) => r.killed_at_s), '']]),
+    [
+      'jobs completed (on a + b)',
+      ...runs.map((r) => `${r.completed} (${perBackend(r.completed_on)})`),
+      '',
+    ],
+    [
+      'jobs failed (lost: never finished)',
+      ...runs.map((r) => `${r.failed} (${r.lost})`),
+      run.ratios.failed_or_lost,
+    ],
+    ['jobs sent again after an error', ...runs.map((r) => r.sent_again), ''],
+    [
+      'model loads (a + b)',
+      ...runs.map((r) => `${r.loads} (${perBackend(r.loads_on)})`),
+      run.ratios.loads,
+    ],
+    ['makespan (s)', ...runs.map((r) => r.makespan_s), run.ratios.makespan],
+    [
+      'high: latency p50 / p95 / p99 (s)',
+      ...runs.map((r) => spreadOf(r.latency_s.high)),
+      run.ratios.high_p95_latency,
+    ],
+    [
+      'all: latency p50 / p95 / p99 (s)',
+      ...runs.map((r) => spreadOf(r.latency_s.all)),
+      run.ratios.all_p95_latency,
+    ],
+    ['all: wait p50 / p95 / p99 (s)', ...runs.map((r) => spreadOf(r.wait_s.all)), ''],
+    [
+      'why they failed',
+      ...runs.map(
+        (r) =>
+          Object.entries(r.failures)
+            .map(([why, n]) => `${n}x ${why.replaceAll('|', '/')}`)
+            .join('; ') || '-',
+      ),
+      '',
+    ],
+    ['OOM lines in the logs', ...runs.map((r) => r.oom_lines), ''],
+  ];
+  const line = (cells: unknown[]) =>
+    `| ${cells.map((c) => (c === null ? '-' : String(c))).join(' | ')} |`;
+  return [line(rows[0] as unknown[]), `|${' --- |'.repeat(5)}`, ...rows.slice(1).map(line)].join(
+    '\n',
+  );
+}
+
+function backendsSection(b: BackendsResult, timeScale: unknown): string {
+  const scale =
+    b.time_scale === timeScale
+      ? ''
+      : `At time scale ${b.time_scale}, not ${timeScale}: at 0.1 the supervisor's wall-clock costs (an nvidia-smi run before each load beside other models) outweigh two cards' work. `;
+  return `## backends (${b.jobs} jobs, two cards)
+
+${scale}Two \`fleet sim\` processes, each a card as above (tuned), and ${b.models.length} models that one card cannot hold
+(${b.models.join(', ')}), with \`mixed\`'s skewed popularity, priorities and Poisson arrivals at twice its rate.
+ollama-fleet is one \`fleet serve\` with both as \`backends:\`; the baselines are what ${b.clients} clients do
+without it, sending each request straight to one server, whose own scheduler decides what it loads:
+round robin (each server in turn; an error is the job's failure, as with a plain client) or least
+connections (the server with fewest requests open; a request whose connection is refused is sent once
+to the other server, one cut off mid-answer is not sent again, as nginx's \`least_conn\` does with its
+default \`proxy_next_upstream\`). Ratios are against the better baseline, metric by metric; latency
+counts completed jobs only, so a baseline that fails jobs fast does not pay for them there.
+
+${backendsTable(b.normal)}
+
+Lower bound: ${b.bounds.loads} loads (one per model; three fit each card).
+
+Backend ${b.killed_backend} killed (\`kill -9\`) at the first moment from ${b.kill_from_s} s (half-way through the arrivals) that it
+ran a request, so that each approach loses a server with work on it:
+
+${backendsTable(b.killed)}
+`;
+}
+
+function backendsSummary(b: BackendsResult): string[] {
+  return [b.normal, b.killed].map((run) => {
+    const runs = [run.fleet, run.round_robin, run.least_connections];
+    const each = (metric: (r: BackendsRun['fleet']) => number) => runs.map(metric).join(' / ');
+    return `backends${run === b.killed ? `, ${b.killed_backend} killed` : ''}: completed ${each((r) => r.completed)}, failed ${each((r) => r.failed)}, model loads ${each((r) => r.loads)} (fleet / round robin / least connections); fleet / better: loads ${run.ratios.loads}x, makespan ${run.ratios.makespan}x, p95 latency ${run.ratios.all_p95_latency}x`;
+  });
+}
+
 function overheadSection(o: OverheadResult): string {
   return `## Overhead
 
@@ -211,6 +314,7 @@ Lower bounds: ${w.bounds.loads} loads (one per distinct model; fleet is ${w.rati
 `,
   )
   .join('\n')}
+${r.backends ? `\n${backendsSection(r.backends, r.setup.time_scale)}` : ''}
 ## ladder
 
 ${
@@ -225,6 +329,7 @@ ${o ? overheadSection(o) : ''}`;
       (w) =>
         `${w.name}: model loads ${w.fleet.loads} via fleet vs ${w.direct_default.loads} / ${w.direct_tuned.loads} direct (defaults / tuned) = ${w.ratios.loads}x; makespan ${w.ratios.makespan}x; high p95 latency ${w.ratios.high_p95_latency}x; failed ${w.fleet.failed} vs ${w.direct_default.failed} / ${w.direct_tuned.failed}`,
     ),
+    ...(r.backends ? backendsSummary(r.backends) : []),
     ...(o
       ? [
           `overhead: added latency p50 ${o.latency_ms.added_p50} ms, p99 ${o.latency_ms.added_p99} ms; ${o.submits.jobs_per_s} durable submits/s; RSS ${o.rss.with_queue_mb} MB with ${o.rss.queued_jobs} queued; plan ${o.planner_us['100']} µs at 100 models`,

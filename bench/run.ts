@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (add `-- --quick` for a run of about two minutes): ollama-fleet against the
+ * `npm run bench` (add `-- --quick` for a run of about three minutes): ollama-fleet against the
  * baseline users have today, every client talking to Ollama directly, on `fleet sim` with a
  * fixed seed. Every figure is a count or a ratio of runs made here, in this process tree.
  * Writes bench/results/<date>.json and regenerates bench/REPORT.md and bench/chart.svg.
@@ -8,6 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadMs, SIM_CATALOGUE } from '../src/sim/catalogue.js';
+import { type BackendsResult, measureBackends } from './backends.js';
 import { type LadderResult, measureLadder } from './ladder.js';
 import { measureOverhead, type OverheadResult } from './overhead.js';
 import { type SimSettings, startServe, startSim } from './processes.js';
@@ -24,6 +25,12 @@ const QUICK = process.argv.includes('--quick');
  * and slower; `--time-scale X` sets it.
  */
 const TIME_SCALE = Number(flag('--time-scale') ?? (QUICK ? 0.1 : 0.3));
+/**
+ * `backends` runs at 0.3 even with --quick: at 0.1 the supervisor's wall-clock costs (before
+ * each load beside other models it runs nvidia-smi, here a Node process of half a second or
+ * more) outweigh two cards' work; `--time-scale X` sets it too.
+ */
+const BACKENDS_TIME_SCALE = Number(flag('--time-scale') ?? 0.3);
 const VRAM_MIB = 8192;
 const CLIENTS = 8;
 /** Direct (b): what a careful user sets for this card and workload. */
@@ -176,6 +183,14 @@ async function main(): Promise<void> {
   if (wanted('compare')) workloads.push(await workload('compare', compareWorkload()));
   if (wanted('mixed')) workloads.push(await workload('mixed', mixed));
   if (wanted('pressure')) workloads.push(await workload('pressure', mixed, spikes));
+  const backends = wanted('backends')
+    ? await measureBackends({
+        quick,
+        seed: SEED,
+        sim: { vramMib: VRAM_MIB, timeScale: BACKENDS_TIME_SCALE, ...TUNED },
+        clientsPerServer: CLIENTS,
+      })
+    : undefined;
   let ladder: LadderResult | undefined;
   if (wanted('ladder')) {
     process.stdout.write('ladder: three OOM blocks in a container log, real Docker engine...');
@@ -202,6 +217,7 @@ async function main(): Promise<void> {
       node: process.version,
     },
     workloads,
+    backends,
     ladder,
     overhead,
     seconds: Math.round((Date.now() - started) / 1000),
@@ -226,6 +242,8 @@ export type BenchResults = {
   seed: number;
   setup: Record<string, unknown>;
   workloads: WorkloadResult[];
+  /** Absent from results written before the workload existed. */
+  backends?: BackendsResult | undefined;
   ladder: LadderResult | undefined;
   overhead: OverheadResult | undefined;
   seconds: number;

@@ -36,6 +36,12 @@ export interface JobOutcome {
   workMs: number;
   /** Why it failed: an error code or Ollama's answer. */
   reason?: string;
+  /** Never finished: still waiting or running when the run gave up on it. */
+  lost?: boolean;
+  /** The Ollama it was sent to (direct) or that ran it (fleet). */
+  backend?: string;
+  /** Sent again after an error: the client retried it elsewhere, or the fleet requeued it. */
+  sentAgain?: boolean;
 }
 
 export interface RunSummary {

@@ -48,12 +48,31 @@ export function compareWorkload(): BenchJob[] {
 }
 
 /**
- * `count` jobs over the ten models with Zipf-skewed popularity (s = 1.1, in a seeded order),
- * Poisson arrivals at `perSecond`, and 20 % high, 60 % normal, 20 % low priority.
+ * The six models of `backends`: 10.3 GiB with four parallel slots each, so one 8 GiB card
+ * cannot hold them all, and two can (three on each).
  */
-export function mixedWorkload(count: number, perSecond: number, seed: number): BenchJob[] {
+export const BACKENDS_MODELS = [
+  'qwen2.5:0.5b',
+  'tinyllama:1.1b',
+  'smollm:360m',
+  'qwen2.5:1.5b',
+  'llama3.2:1b',
+  'gemma:2b',
+] as const;
+
+/**
+ * `count` jobs over `models` (the ten of `mixed` unless given) with Zipf-skewed popularity
+ * (s = 1.1, in a seeded order), Poisson arrivals at `perSecond`, and 20 % high, 60 % normal,
+ * 20 % low priority.
+ */
+export function mixedWorkload(
+  count: number,
+  perSecond: number,
+  seed: number,
+  models: readonly string[] = MIXED_MODELS,
+): BenchJob[] {
   const next = random(seed);
-  const order = [...MIXED_MODELS].sort(() => next() - 0.5);
+  const order = [...models].sort(() => next() - 0.5);
   const weights = order.map((_, rank) => 1 / (rank + 1) ** 1.1);
   const total = weights.reduce((a, b) => a + b, 0);
   const pick = () => {
