@@ -88,7 +88,7 @@ async function runOnce(
   const targets: BackendTarget[] = sims.map((s, i) => ({ name: NAMES[i] as string, url: s.url }));
   const fleet =
     mode === 'fleet'
-      ? await startServe(targets, 'scheduler: { queue_max_size: 100000 }')
+      ? await startServe(targets, 'scheduler: { queue_max_size: 100000 }', undefined, setup.sim)
       : undefined;
   if (fleet) await telemetryFromEvery(fleet);
   const startedAt = Date.now();

@@ -121,7 +121,14 @@ export async function startServe(
   yaml = '',
   /** A Docker engine for the log watcher and the workers; none by default. */
   dockerHost?: string,
+  /** How the simulated Ollama was started, which the fleet is told as an operator would. */
+  sim: Pick<SimSettings, 'maxLoadedModels' | 'numParallel'> = {},
 ): Promise<ServeProcess> {
+  const limits = [
+    ...(sim.maxLoadedModels ? [`max_loaded_models: ${sim.maxLoadedModels}`] : []),
+    ...(sim.numParallel ? [`num_parallel: ${sim.numParallel}`] : []),
+  ];
+  const extra = limits.length > 0 ? `, ${limits.join(', ')}` : '';
   const dir = await mkdtemp(path.join(tmpdir(), 'fleet-bench-'));
   const port = await freePort();
   const file = path.join(dir, 'fleet.yaml');
@@ -132,13 +139,15 @@ export async function startServe(
       ? [
           ...(yaml.includes('ollama:')
             ? []
-            : [`ollama: { url: "${ollama}", container: fleet-bench-no-container }`]),
+            : [`ollama: { url: "${ollama}", container: fleet-bench-no-container${extra} }`]),
           `gpu: ${gpu(ollama)}`,
         ]
       : // No log source: the simulators write to the benchmark's pipes, not to a container.
         [
           'backends:',
-          ...ollama.map((b) => `  - { name: ${b.name}, url: "${b.url}", gpu: ${gpu(b.url)} }`),
+          ...ollama.map(
+            (b) => `  - { name: ${b.name}, url: "${b.url}", gpu: ${gpu(b.url)}${extra} }`,
+          ),
         ];
   await writeFile(
     file,

@@ -62,7 +62,7 @@ async function runMode(
   const sim = await startSim(settings);
   const fleet =
     via === 'fleet'
-      ? await startServe(sim.url, 'scheduler: { queue_max_size: 100000 }')
+      ? await startServe(sim.url, 'scheduler: { queue_max_size: 100000 }', undefined, settings)
       : undefined;
   const startedAt = Date.now();
   const pressure = Promise.all(

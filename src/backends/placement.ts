@@ -26,6 +26,11 @@ export interface BackendView {
   loaded: readonly { model: string; bytes: number; running: number }[];
   /** The models it may run (canonical names); any when undefined. */
   allows: ReadonlySet<string> | undefined;
+  /**
+   * Requests of one model it runs at once (OLLAMA_NUM_PARALLEL): a backlog beyond what its
+   * holders run this way is worth another backend's load.
+   */
+  parallel: number;
   /** The models it has installed (canonical names); undefined while not known. */
   installed?: ReadonlySet<string> | undefined;
   marginBytes: number;
@@ -103,13 +108,15 @@ export function place(input: PlacementInput): PlacementResult {
     };
     if (holders.length > 0) {
       for (const p of holders) take(p);
-      // Spread a hot model: more waiting than its holders can start now, and room elsewhere.
+      // Spread a hot model: more waiting than its holders run at once (their parallel slots,
+      // less what already runs there), and room elsewhere.
       const slots = holders.reduce(
         (sum, p) =>
           sum +
           Math.max(
             0,
-            input.maxConcurrentPerModel - (p.held.find((h) => h.model === model)?.running ?? 0),
+            Math.min(p.view.parallel, input.maxConcurrentPerModel) -
+              (p.held.find((h) => h.model === model)?.running ?? 0),
           ),
         0,
       );
@@ -154,7 +161,9 @@ function roomLeft(
   keep?: ReadonlySet<string>,
 ): number | undefined {
   const staying = keep ? p.held.filter((h) => h.running > 0 || keep.has(h.model)) : p.held;
-  const { total, external } = p.view.capacity;
+  const { total, external, maxModels } = p.view.capacity;
+  // Ollama holds only so many models at once: one more would evict another on its own.
+  if (maxModels !== undefined && staying.length + 1 > maxModels) return undefined;
   if (total === undefined || need === undefined) {
     return staying.length === 0 ? 0 : keep ? undefined : -staying.length;
   }

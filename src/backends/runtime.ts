@@ -139,6 +139,10 @@ export class BackendRuntime {
       log: scoped('engine'),
       schedulerLog: scoped('scheduler'),
       vramTotal,
+      ...(config.max_loaded_models !== undefined
+        ? { maxLoadedModels: config.max_loaded_models }
+        : {}),
+      numParallel: config.num_parallel,
       marginBytes: config.gpu.safety_margin_mib * 2 ** 20,
       pulling: (model) => this.pulls.isPulling(model),
       timeouts: { load: config.timeouts.load, request: config.timeouts.request },

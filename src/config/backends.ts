@@ -14,6 +14,10 @@ export interface BackendConfig {
   readonly container?: BackendEntry['container'];
   readonly log_file?: string;
   readonly journald_unit?: string;
+  /** OLLAMA_MAX_LOADED_MODELS as the server runs with it; Ollama's 3 per GPU when undefined. */
+  readonly max_loaded_models?: number;
+  /** OLLAMA_NUM_PARALLEL: requests of one model the server runs at once. */
+  readonly num_parallel: number;
   readonly timeouts: BackendEntry['timeouts'];
   readonly gpu: GpuConfig;
   /** The models it may run; any when undefined. */
@@ -39,6 +43,10 @@ export function backendsOf(config: ParsedFleetConfig): BackendConfig[] {
         : ollama.journald_unit !== undefined
           ? { journald_unit: ollama.journald_unit }
           : { container: ollama.container }),
+      ...(ollama.max_loaded_models !== undefined
+        ? { max_loaded_models: ollama.max_loaded_models }
+        : {}),
+      num_parallel: ollama.num_parallel,
       timeouts: ollama.timeouts,
       gpu,
     },

@@ -49,6 +49,18 @@ const labelSelector = z.string().regex(/^[^=\s]+(=[^\s]*)?$/, {
 /** A container by name, or `{ label: key=value }`. */
 const containerTarget = z.union([z.string().min(1), z.strictObject({ label: labelSelector })]);
 
+/**
+ * What the Ollama server was started with, which the scheduler must respect: how many models
+ * it holds at once (OLLAMA_MAX_LOADED_MODELS; unset: Ollama's default of 3 per GPU) and how
+ * many requests of one model it runs at once (OLLAMA_NUM_PARALLEL).
+ */
+function ollamaLimits() {
+  return {
+    max_loaded_models: z.number().int().positive().optional(),
+    num_parallel: z.number().int().positive().default(1),
+  };
+}
+
 const ollamaSchema = z.strictObject({
   url: z
     .url({ protocol: /^https?$/, message: 'expected an http(s) URL' })
@@ -62,6 +74,7 @@ const ollamaSchema = z.strictObject({
   log_file: z.string().min(1).optional(),
   /** Or Ollama's systemd unit (`ollama` or `ollama.service`): its journal is followed. */
   journald_unit: z.string().min(1).optional(),
+  ...ollamaLimits(),
   timeouts: z
     .strictObject({
       connect: duration.default(5_000),
@@ -104,6 +117,7 @@ const backendSchema = z.strictObject({
   container: containerTarget.optional(),
   log_file: z.string().min(1).optional(),
   journald_unit: z.string().min(1).optional(),
+  ...ollamaLimits(),
   timeouts: ollamaSchema.shape.timeouts,
   gpu: gpuSchema.prefault({}),
   /** The models it may run (an allow-list); any model when left out. */

@@ -79,6 +79,10 @@ export interface EngineOptions {
   estimate: (model: string) => number | undefined;
   /** gpu.vram_total_mib in bytes, for hosts without telemetry. */
   vramTotal: number | undefined;
+  /** OLLAMA_MAX_LOADED_MODELS of the server; Ollama's default (3 per GPU) when undefined. */
+  maxLoadedModels?: number;
+  /** OLLAMA_NUM_PARALLEL of the server (default 1, as Ollama since 0.10). */
+  numParallel?: number;
   marginBytes: number;
   schedulerLog: Logger;
   /** The ladders as they stand now, to resolve `fleet` aliases at dispatch. */
@@ -115,15 +119,22 @@ const EXPIRY_GUARD_MS = 2_000;
  * driver's reserve is left out) and what other processes hold. Several cards are planned as
  * one for now (Ollama spreads a model that does not fit one).
  */
-function capacityOf(snapshot: ResourceSnapshot, configured: number | undefined): Capacity {
-  const { used, free } = snapshot.totals;
-  if (snapshot.telemetry.available && used !== undefined && free !== undefined) {
+function capacityOf(
+  snapshot: ResourceSnapshot | undefined,
+  configured: number | undefined,
+  maxLoadedModels: number | undefined,
+): Capacity {
+  // Ollama's own default: three models per GPU.
+  const maxModels = maxLoadedModels ?? 3 * Math.max(1, snapshot?.gpus.length ?? 1);
+  const totals = snapshot?.totals;
+  if (snapshot?.telemetry.available && totals?.used !== undefined && totals.free !== undefined) {
     return {
-      total: used + free,
+      total: totals.used + totals.free,
       external: snapshot.gpus.reduce((sum, g) => sum + (g.external ?? 0), 0),
+      maxModels,
     };
   }
-  return { total: configured, external: 0 };
+  return { total: configured, external: 0, maxModels };
 }
 
 export class Engine {
@@ -236,11 +247,10 @@ export class Engine {
     return {
       name: backend.name,
       healthy: this.#health.dispatchable,
-      capacity: snapshot
-        ? capacityOf(snapshot, this.options.vramTotal)
-        : { total: this.options.vramTotal, external: 0 },
+      capacity: capacityOf(snapshot, this.options.vramTotal, this.options.maxLoadedModels),
       loaded,
       allows: backend.models,
+      parallel: this.options.numParallel ?? 1,
       installed: snapshot?.installed
         ? new Set(snapshot.installed.map((m) => canonicalModelName(m.name)))
         : undefined,
@@ -475,7 +485,7 @@ export class Engine {
     return plan({
       demand: [...this.#groups.values()].map((g) => ({ ...g, model: canonicalModelName(g.model) })),
       loaded,
-      capacity: capacityOf(snapshot, this.options.vramTotal),
+      capacity: capacityOf(snapshot, this.options.vramTotal, this.options.maxLoadedModels),
       estimate: this.options.estimate,
       marginBytes: this.options.marginBytes,
       maxConcurrentPerModel: this.options.maxConcurrentPerModel,

@@ -108,7 +108,7 @@ export class ModelActions {
         if (!this.options.stillLoads(fresh, load)) {
           this.options.log.info(
             { model: load },
-            `not loading ${load}: it no longer fits beside the loaded models`,
+            `not loading ${load} now: on a fresh look at the card the plan is another (the next loop says which)`,
           );
           return;
         }

@@ -15,6 +15,8 @@
  *   cannot fit because busy models are in the way preempts them, when every job running on
  *   them may be preempted (`scheduler.preempt`): they go back to the queue, not cancelled;
  * - a model larger than the whole card fails its jobs instead of waiting forever;
+ * - never more models at once than Ollama holds (OLLAMA_MAX_LOADED_MODELS): past it Ollama
+ *   would evict one on its own;
  * - without a known card size, one model at a time.
  */
 
@@ -50,6 +52,11 @@ export interface Capacity {
   total: number | undefined;
   /** Bytes other processes hold. */
   external: number;
+  /**
+   * How many models Ollama holds at once (OLLAMA_MAX_LOADED_MODELS): past it Ollama evicts
+   * one on its own, so a load beside that many waits for an unload. Unlimited when undefined.
+   */
+  maxModels?: number;
 }
 
 export interface PlanInput {
@@ -225,6 +232,10 @@ function roomFor(
   unloading: readonly string[],
 ): { fits: boolean; why: string } {
   const staying = input.loaded.filter((l) => !unloading.includes(l.model) && l.model !== model);
+  const { maxModels } = input.capacity;
+  if (maxModels !== undefined && staying.length + 1 > maxModels) {
+    return { fits: false, why: `Ollama holds at most ${maxModels} models at once` };
+  }
   if (input.capacity.total === undefined || need === undefined) {
     // Without a card size or an estimate, one model at a time.
     return { fits: staying.length === 0, why: 'alone, size unknown' };

@@ -31,6 +31,7 @@ function backend(
     capacity: { total: gib === undefined ? undefined : gib * GiB, external: 0 },
     loaded: [],
     allows: undefined,
+    parallel: 4,
     marginBytes: 0.5 * GiB,
     ...extra,
   };
@@ -217,6 +218,7 @@ describe('placement properties', () => {
           running: l.running,
         })),
         allows: b.allows ? new Set(b.allows) : undefined,
+        parallel: 4,
         marginBytes: b.margin * 2 ** 20,
       };
     });

@@ -110,6 +110,29 @@ describe('the VRAM planner', () => {
     expect(stuck.preempt).toEqual([]);
   });
 
+  it('never loads more models than Ollama holds at once: an idle one goes first', () => {
+    const three = [loaded('tiny:1'), { ...loaded('small:1'), running: 1 }, loaded('mid:1', 1)];
+    const p = plan(
+      input({
+        demand: [demand('tiny:1', 2), demand('small:1'), demand('mid:1'), demand('big:1', 0)],
+        loaded: [...three.slice(0, 2), { model: 'huge-free:1', bytes: 0, running: 0 }],
+        capacity: { total: 80 * GIB, external: 0, maxModels: 3 },
+        estimate: (m) => SIZES[m] ?? 256 * MIB,
+      }),
+    );
+    // 80 GiB has room for big, but Ollama holds three models: the idle one without work goes.
+    expect(p.load).toBeUndefined();
+    expect(p.unload).toEqual(['huge-free:1']);
+    const roomy = plan(
+      input({
+        demand: [demand('big:1', 0)],
+        loaded: [loaded('tiny:1')],
+        capacity: { total: 80 * GIB, external: 0, maxModels: 3 },
+      }),
+    );
+    expect(roomy.load).toBe('big:1');
+  });
+
   it('keeps a loaded model and loads another beside it when both fit with the margin', () => {
     const p = plan(
       input({ demand: [demand('small:1'), demand('mid:1')], loaded: [loaded('mid:1', 2)] }),

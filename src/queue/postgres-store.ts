@@ -1,0 +1,565 @@
+/**
+ * The job store on PostgreSQL, shared by several supervisors (one per GPU host). The same
+ * contract as the SQLite store (test/queue/conformance.ts), plus what sharing needs:
+ *
+ * - a claim takes jobs with `FOR UPDATE SKIP LOCKED`, so two supervisors never take the same
+ *   job, and records the claimer (`owner`), a lease and a claim token;
+ * - the owner renews its leases while its jobs run (`renewLeases`); a job whose lease ran out
+ *   (its supervisor died) goes back to the queue, its attempt counted (`reclaimExpired`);
+ * - complete and requeue hold only for the claim that is current: a supervisor whose lease
+ *   ran out and whose job runs elsewhere now cannot end it;
+ * - an attached job (a caller waiting on one supervisor's connection) is claimed only there;
+ * - every change is announced with NOTIFY, so long-polls and streams on any supervisor see a
+ *   job another one ran (`watch`).
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { Errors, FleetError } from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  JOB_STATUSES,
+  type Job,
+  type JobError,
+  type JobStatus,
+  KIND_ENDPOINTS,
+  type NewJob,
+  PRIORITIES,
+  PRIORITY_RANK,
+  type Priority,
+} from './job.js';
+import { migrate } from './postgres-schema.js';
+import type { ClaimRequest, JobCounts, JobStore, ModelDemand, StoreSettings } from './store.js';
+
+const OPEN = "('pending', 'queued', 'running')";
+const CHANNEL = 'fleet_jobs';
+/** Submits take this transaction lock: the queue bound and idempotency hold across supervisors. */
+const SUBMIT_LOCK = 0x666c6566;
+
+/** A change another supervisor made to a job, as NOTIFY carries it. */
+export interface RemoteChange {
+  id: string;
+  status: JobStatus;
+}
+
+interface Row {
+  seq: number;
+  id: string;
+  model: string;
+  resolved_model: string | null;
+  backend: string | null;
+  kind: Job['kind'];
+  endpoint: string | null;
+  request: string;
+  attached: boolean;
+  priority: number;
+  metadata: string | null;
+  client: string | null;
+  status: JobStatus;
+  attempts: number;
+  max_attempts: number;
+  result: string | null;
+  error: string | null;
+  submitted_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+  owner: string | null;
+}
+
+export interface PostgresStoreOptions {
+  url: string;
+  settings: StoreSettings;
+  /** This supervisor, as claims and attached jobs name it. */
+  owner: string;
+  /** How long a claim holds without renewal. */
+  leaseMs: number;
+  log: Logger;
+}
+
+/** BIGINT columns hold epoch milliseconds: well within a JavaScript number. */
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20
+      ? Number
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+export class PostgresJobStore implements JobStore {
+  readonly owner: string;
+  readonly #pool: pg.Pool;
+  readonly #options: PostgresStoreOptions;
+  #listener: pg.Client | undefined;
+  #closed = false;
+
+  private constructor(options: PostgresStoreOptions) {
+    this.#options = options;
+    this.owner = options.owner;
+    this.#pool = new pg.Pool({ connectionString: options.url, max: 8, types });
+    // An idle client that loses its server must not crash the process; the next query says why.
+    this.#pool.on('error', (err) => options.log.warn({ err }, 'a PostgreSQL connection broke'));
+  }
+
+  /** Connects and brings the schema up to date (refusing a newer one). */
+  static async open(options: PostgresStoreOptions): Promise<PostgresJobStore> {
+    const store = new PostgresJobStore(options);
+    try {
+      await migrate(store.#pool);
+    } catch (err) {
+      await store.#pool.end().catch(() => {});
+      if (err instanceof FleetError) throw err;
+      throw new FleetError(
+        Errors.FLEET_ERR_STORAGE,
+        `cannot open the job queue at ${redact(options.url)}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    return store;
+  }
+
+  /** Where the queue lives, for logs: the URL without its password. */
+  get where(): string {
+    return redact(this.#options.url);
+  }
+
+  /**
+   * Calls `listener` for each change another supervisor made (LISTEN/NOTIFY); resolves once
+   * listening. Changes this store made are not repeated.
+   */
+  async watch(listener: (change: RemoteChange) => void): Promise<void> {
+    const client = new pg.Client({ connectionString: this.#options.url, types });
+    client.on('error', (err) => this.#options.log.warn({ err }, 'the job notifications broke'));
+    client.on('notification', (message) => {
+      const [origin, id, status] = (message.payload ?? '').split('|');
+      if (!origin || !id || origin === this.owner) return;
+      listener({ id, status: status as JobStatus });
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    this.#listener = client;
+  }
+
+  async submit(jobs: readonly NewJob[], now: number, maxSize: number): Promise<Job[]> {
+    return this.#transaction(async (db) => {
+      await db.query('SELECT pg_advisory_xact_lock($1)', [SUBMIT_LOCK]);
+      const open = await db.query<{ n: number }>(
+        `SELECT COUNT(*)::int AS n FROM jobs WHERE status IN ${OPEN}`,
+      );
+      const waiting = open.rows[0]?.n ?? 0;
+      const keys = jobs.flatMap((j) => (j.idempotency_key ? [j.idempotency_key] : []));
+      const known = new Map(
+        (
+          await db.query<{ id: string; idempotency_key: string }>(
+            'SELECT id, idempotency_key FROM jobs WHERE idempotency_key = ANY($1)',
+            [keys],
+          )
+        ).rows.map((r) => [r.idempotency_key, r.id]),
+      );
+      const fresh = jobs.filter((j) => !j.idempotency_key || !known.has(j.idempotency_key)).length;
+      if (waiting + fresh > maxSize) {
+        throw new FleetError(
+          Errors.FLEET_ERR_QUEUE_FULL,
+          `the queue holds ${waiting} unfinished jobs of at most ${maxSize}; ${fresh} more do not fit (scheduler.queue_max_size)`,
+          { details: { waiting, max: maxSize } },
+        );
+      }
+      const out: Job[] = [];
+      for (const job of jobs) {
+        const repeat = job.idempotency_key ? known.get(job.idempotency_key) : undefined;
+        if (repeat) {
+          out.push(
+            toJob(
+              (await db.query<Row>('SELECT * FROM jobs WHERE id = $1', [repeat])).rows[0] as Row,
+            ),
+          );
+          continue;
+        }
+        const { rows } = await db.query<Row>(
+          `INSERT INTO jobs (id, model, kind, endpoint, request, attached, priority, metadata, client,
+             idempotency_key, status, max_attempts, submitted_at, home)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13) RETURNING *`,
+          [
+            randomUUID(),
+            job.model,
+            job.kind,
+            job.endpoint,
+            JSON.stringify(job.request),
+            job.attached,
+            PRIORITY_RANK[job.priority],
+            job.metadata === null ? null : JSON.stringify(job.metadata),
+            job.client,
+            job.idempotency_key ?? null,
+            this.#options.settings.maxAttempts,
+            now,
+            job.attached ? this.owner : null,
+          ],
+        );
+        const saved = rows[0] as Row;
+        // Other supervisors' dispatchers learn of new work at once.
+        await this.#notify(db, saved.id, 'pending');
+        out.push(toJob(saved));
+      }
+      return out;
+    });
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    const { rows } = await this.#pool.query<Row>('SELECT * FROM jobs WHERE id = $1', [id]);
+    return rows[0] ? toJob(rows[0]) : undefined;
+  }
+
+  async list(filter: { status?: JobStatus; model?: string; limit: number }): Promise<Job[]> {
+    const { rows } = await this.#pool.query<Row>(
+      `SELECT * FROM jobs WHERE ($1::text IS NULL OR status = $1)
+         AND ($2::text IS NULL OR model = $2 OR resolved_model = $2)
+       ORDER BY seq DESC LIMIT $3`,
+      [filter.status ?? null, filter.model ?? null, filter.limit],
+    );
+    return rows.map(toJob);
+  }
+
+  async demand(now: number): Promise<ModelDemand[]> {
+    const { rows } = await this.#pool.query<{
+      model: string;
+      pending: number;
+      oldest: number;
+      best: number;
+    }>(
+      `SELECT model, COUNT(*)::int AS pending, MIN(submitted_at) AS oldest, MIN(${this.#rank('$1')})::int AS best
+       FROM jobs WHERE status = 'pending' AND (attached = FALSE OR home = $2) GROUP BY model`,
+      [now, this.owner],
+    );
+    return rows.map((r) => ({
+      model: r.model,
+      pending: r.pending,
+      oldest_submitted_at: r.oldest,
+      best_rank: r.best,
+      best_priority: PRIORITIES[r.best] ?? 'normal',
+    }));
+  }
+
+  async claim(request: ClaimRequest): Promise<Job[]> {
+    if (request.models.length === 0 || request.limit <= 0) return [];
+    const { rows } = await this.#pool.query<Row>(
+      `WITH picked AS (
+         SELECT id FROM jobs
+         WHERE status = 'pending' AND model = ANY($1) AND (attached = FALSE OR home = $5)
+         ORDER BY ${this.#rank('$3')}, seq LIMIT $4
+         FOR UPDATE SKIP LOCKED)
+       UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = $3,
+         resolved_model = $2, backend = $6, owner = $5, lease_until = $3 + $7, claim_token = $8
+       FROM picked WHERE jobs.id = picked.id RETURNING jobs.*`,
+      [
+        request.models,
+        request.resolved,
+        request.now,
+        request.limit,
+        this.owner,
+        request.backend ?? null,
+        this.#options.leaseMs,
+        randomUUID(),
+      ],
+    );
+    rows.sort((a, b) => a.seq - b.seq);
+    const jobs = rows.map(toJob);
+    // Best rank first, then oldest, as the claim picked them.
+    const rank = (j: Job) => Math.max(0, PRIORITY_RANK[j.priority] - this.#lift(j, request.now));
+    jobs.sort((a, b) => rank(a) - rank(b));
+    for (const job of jobs) await this.#notify(this.#pool, job.id, 'running');
+    return jobs;
+  }
+
+  async complete(
+    id: string,
+    result: Record<string, unknown>,
+    now: number,
+  ): Promise<Job | undefined> {
+    // Only the claim that is current may end the job.
+    return this.#change(
+      `UPDATE jobs SET status = 'complete', result = $2, completed_at = $3, lease_until = NULL
+       WHERE id = $1 AND status = 'running' AND owner = $4 RETURNING *`,
+      [id, JSON.stringify(result), now, this.owner],
+    );
+  }
+
+  async fail(id: string, error: JobError, now: number): Promise<Job | undefined> {
+    return this.#change(
+      `UPDATE jobs SET status = 'failed', error = $2, completed_at = $3, lease_until = NULL
+       WHERE id = $1 AND status IN ${OPEN} RETURNING *`,
+      [id, JSON.stringify(error), now],
+    );
+  }
+
+  async requeue(
+    id: string,
+    error: JobError,
+    countAttempt: boolean,
+    now: number,
+  ): Promise<Job | undefined> {
+    return this.#change(
+      `UPDATE jobs SET
+         attempts = CASE WHEN $3 THEN attempts ELSE GREATEST(attempts - 1, 0) END,
+         status = CASE WHEN (CASE WHEN $3 THEN attempts ELSE GREATEST(attempts - 1, 0) END) >= max_attempts
+           THEN 'failed' ELSE 'pending' END,
+         error = CASE WHEN (CASE WHEN $3 THEN attempts ELSE GREATEST(attempts - 1, 0) END) >= max_attempts
+           THEN $5 ELSE $2 END,
+         completed_at = CASE WHEN (CASE WHEN $3 THEN attempts ELSE GREATEST(attempts - 1, 0) END) >= max_attempts
+           THEN $4 ELSE NULL END,
+         started_at = NULL, resolved_model = NULL, backend = NULL,
+         owner = NULL, lease_until = NULL, claim_token = NULL
+       WHERE id = $1 AND status IN ('running', 'queued') AND (owner IS NULL OR owner = $6) RETURNING *`,
+      [
+        id,
+        JSON.stringify(error),
+        countAttempt,
+        now,
+        JSON.stringify({
+          code: 'FLEET_ERR_JOB_ATTEMPTS',
+          message: `gave up after its last attempt; the last: ${error.message}`,
+        }),
+        this.owner,
+      ],
+    ).then((job) => fixAttemptsMessage(job));
+  }
+
+  async cancel(id: string, now: number): Promise<Job | undefined> {
+    return this.#change(
+      `UPDATE jobs SET status = 'cancelled', completed_at = $2, lease_until = NULL
+       WHERE id = $1 AND status IN ${OPEN} RETURNING *`,
+      [id, now],
+    );
+  }
+
+  /** Keeps this supervisor's claims alive while their jobs run. */
+  async renewLeases(now: number): Promise<number> {
+    const { rowCount } = await this.#pool.query(
+      `UPDATE jobs SET lease_until = $1 WHERE status = 'running' AND owner = $2`,
+      [now + this.#options.leaseMs, this.owner],
+    );
+    return rowCount ?? 0;
+  }
+
+  /**
+   * Jobs whose supervisor stopped renewing their lease (it died): back to the queue with the
+   * attempt counted, failed when out of attempts, cancelled when a caller waited on the dead
+   * supervisor's connection.
+   */
+  async reclaimExpired(
+    now: number,
+  ): Promise<{ requeued: number; failed: number; cancelled: number }> {
+    return this.#transaction(async (db) => {
+      const expired = `status = 'running' AND lease_until < $1`;
+      const cancelled = await db.query<{ id: string }>(
+        `UPDATE jobs SET status = 'cancelled', error = $2, completed_at = $1, lease_until = NULL
+         WHERE ${expired} AND attached RETURNING id`,
+        [
+          now,
+          JSON.stringify({
+            code: 'FLEET_ERR_JOB_CANCELLED',
+            message: 'the supervisor its caller waited on stopped; nobody can receive the answer',
+          }),
+        ],
+      );
+      const failed = await db.query<{ id: string }>(
+        `UPDATE jobs SET status = 'failed', error = $2, completed_at = $1, lease_until = NULL
+         WHERE ${expired} AND attempts >= max_attempts RETURNING id`,
+        [
+          now,
+          JSON.stringify({
+            code: 'FLEET_ERR_JOB_ATTEMPTS',
+            message: 'the supervisor running this job stopped, and it has no attempts left',
+          }),
+        ],
+      );
+      const requeued = await db.query<{ id: string }>(
+        `UPDATE jobs SET status = 'pending', error = $2, started_at = NULL, resolved_model = NULL,
+           backend = NULL, owner = NULL, lease_until = NULL, claim_token = NULL
+         WHERE ${expired} RETURNING id`,
+        [
+          now,
+          JSON.stringify({
+            code: 'FLEET_ERR_LEASE_EXPIRED',
+            message: 'the supervisor running this job stopped renewing its lease; it runs again',
+          }),
+        ],
+      );
+      for (const { id } of cancelled.rows) await this.#notify(db, id, 'cancelled');
+      for (const { id } of failed.rows) await this.#notify(db, id, 'failed');
+      for (const { id } of requeued.rows) await this.#notify(db, id, 'pending');
+      return {
+        requeued: requeued.rowCount ?? 0,
+        failed: failed.rowCount ?? 0,
+        cancelled: cancelled.rowCount ?? 0,
+      };
+    });
+  }
+
+  /**
+   * At start: only what no live supervisor holds, that is claims whose lease ran out. Another
+   * supervisor's running jobs are left alone.
+   */
+  async recover(now: number): Promise<{ requeued: number; failed: number; cancelled: number }> {
+    return this.reclaimExpired(now);
+  }
+
+  async position(id: string, now: number): Promise<number | undefined> {
+    return (await this.positions([id], now)).get(id);
+  }
+
+  async positions(ids: readonly string[], now: number): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const { rows } = await this.#pool.query<{ id: string; place: number }>(
+      `SELECT id, place FROM (
+         SELECT id, ROW_NUMBER() OVER (ORDER BY ${this.#rank('$1')}, seq)::int AS place
+         FROM jobs WHERE status = 'pending') line
+       WHERE id = ANY($2)`,
+      [now, ids],
+    );
+    return new Map(rows.map((r) => [r.id, r.place]));
+  }
+
+  async counts(): Promise<JobCounts> {
+    const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<
+      JobStatus,
+      number
+    >;
+    let total = 0;
+    const statuses = await this.#pool.query<{ status: JobStatus; n: number }>(
+      'SELECT status, COUNT(*)::int AS n FROM jobs GROUP BY status',
+    );
+    for (const row of statuses.rows) {
+      byStatus[row.status] = row.n;
+      total += row.n;
+    }
+    const byModel: JobCounts['by_model'] = {};
+    const models = await this.#pool.query<{
+      model: string;
+      status: 'pending' | 'queued' | 'running';
+      n: number;
+    }>(
+      `SELECT model, status, COUNT(*)::int AS n FROM jobs WHERE status IN ${OPEN} GROUP BY model, status`,
+    );
+    for (const row of models.rows) {
+      const entry = byModel[row.model] ?? { pending: 0, queued: 0, running: 0 };
+      entry[row.status] = row.n;
+      byModel[row.model] = entry;
+    }
+    return { total, by_status: byStatus, by_model: byModel };
+  }
+
+  async openBreakdown(): Promise<
+    { status: JobStatus; model: string; priority: Priority; count: number }[]
+  > {
+    const { rows } = await this.#pool.query<{
+      status: JobStatus;
+      model: string;
+      priority: number;
+      n: number;
+    }>(
+      `SELECT status, model, priority, COUNT(*)::int AS n FROM jobs WHERE status IN ${OPEN}
+       GROUP BY status, model, priority`,
+    );
+    return rows.map((r) => ({
+      status: r.status,
+      model: r.model,
+      priority: PRIORITIES[r.priority] ?? 'normal',
+      count: r.n,
+    }));
+  }
+
+  async prune(before: number): Promise<number> {
+    const { rowCount } = await this.#pool.query(
+      `DELETE FROM jobs WHERE status IN ('complete', 'failed', 'cancelled') AND completed_at < $1`,
+      [before],
+    );
+    return rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#listener?.end().catch(() => {});
+    await this.#pool.end();
+  }
+
+  /** The effective rank as SQL: priority lifted one level per aging period, never below 0. */
+  #rank(now: string): string {
+    const aging = this.#options.settings.agingMs;
+    if (aging <= 0) return 'priority';
+    return `GREATEST(priority - FLOOR((${now}::bigint - submitted_at) / ${aging}.0)::int, 0)`;
+  }
+
+  #lift(job: Job, now: number): number {
+    const aging = this.#options.settings.agingMs;
+    return aging > 0 ? Math.floor(Math.max(0, now - job.submitted_at) / aging) : 0;
+  }
+
+  async #change(sql: string, params: unknown[]): Promise<Job | undefined> {
+    const { rows } = await this.#pool.query<Row>(sql, params);
+    const row = rows[0];
+    if (!row) return undefined;
+    await this.#notify(this.#pool, row.id, row.status);
+    return toJob(row);
+  }
+
+  async #notify(db: pg.Pool | pg.PoolClient, id: string, status: JobStatus): Promise<void> {
+    await db.query('SELECT pg_notify($1, $2)', [CHANNEL, `${this.owner}|${id}|${status}`]);
+  }
+
+  async #transaction<T>(work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+    const db = await this.#pool.connect();
+    try {
+      await db.query('BEGIN');
+      const out = await work(db);
+      await db.query('COMMIT');
+      return out;
+    } catch (err) {
+      await db.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      db.release();
+    }
+  }
+}
+
+/** The job failed for want of attempts: say how many it had, as the SQLite store does. */
+function fixAttemptsMessage(job: Job | undefined): Job | undefined {
+  if (job?.status !== 'failed' || job.error?.code !== 'FLEET_ERR_JOB_ATTEMPTS') return job;
+  const last = job.error.message.replace(/^gave up after its last attempt; the last: /, '');
+  return {
+    ...job,
+    error: { ...job.error, message: `gave up after ${job.attempts} attempts; the last: ${last}` },
+  };
+}
+
+function toJob(row: Row): Job {
+  return {
+    id: row.id,
+    model: row.model,
+    resolved_model: row.resolved_model,
+    backend: row.backend,
+    kind: row.kind,
+    endpoint: row.endpoint ?? KIND_ENDPOINTS[row.kind],
+    request: JSON.parse(row.request),
+    attached: row.attached,
+    priority: PRIORITIES[row.priority] ?? 'normal',
+    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
+    client: row.client,
+    status: row.status,
+    attempts: row.attempts,
+    result: row.result === null ? null : JSON.parse(row.result),
+    error: row.error === null ? null : JSON.parse(row.error),
+    submitted_at: row.submitted_at,
+    started_at: row.started_at,
+    completed_at: row.completed_at,
+  };
+}
+
+/** A connection URL as logs may show it: the password left out. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured queue.url';
+  }
+}
