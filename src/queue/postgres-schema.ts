@@ -39,7 +39,13 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX jobs_waiting ON jobs (status, model, priority, seq);
   CREATE INDEX jobs_completed ON jobs (completed_at) WHERE completed_at IS NOT NULL;
-  CREATE INDEX jobs_leases ON jobs (lease_until) WHERE status = 'running';`,
+  CREATE INDEX jobs_leases ON jobs (lease_until) WHERE status = 'running';
+  -- Every supervisor on the queue, and when it was last alive (its heartbeat).
+  CREATE TABLE supervisors (
+    id TEXT PRIMARY KEY,
+    seen_at BIGINT NOT NULL,
+    info TEXT NOT NULL DEFAULT '{}'
+  );`,
 ];
 
 /** The advisory lock key migrations run under (any fixed number; "flee" in ASCII). */

@@ -193,6 +193,7 @@ export class PostgresJobStore implements JobStore {
           ],
         );
         const saved = rows[0] as Row;
+        if (job.idempotency_key) known.set(job.idempotency_key, saved.id);
         // Other supervisors' dispatchers learn of new work at once.
         await this.#notify(db, saved.id, 'pending');
         out.push(toJob(saved));
@@ -245,7 +246,7 @@ export class PostgresJobStore implements JobStore {
          ORDER BY ${this.#rank('$3')}, seq LIMIT $4
          FOR UPDATE SKIP LOCKED)
        UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = $3,
-         resolved_model = $2, backend = $6, owner = $5, lease_until = $3 + $7, claim_token = $8
+         resolved_model = $2, backend = $6, owner = $5, lease_until = $3::bigint + $7::bigint, claim_token = $8
        FROM picked WHERE jobs.id = picked.id RETURNING jobs.*`,
       [
         request.models,
@@ -294,30 +295,36 @@ export class PostgresJobStore implements JobStore {
     countAttempt: boolean,
     now: number,
   ): Promise<Job | undefined> {
-    return this.#change(
-      `UPDATE jobs SET
-         attempts = CASE WHEN $3 THEN attempts ELSE GREATEST(attempts - 1, 0) END,
-         status = CASE WHEN (CASE WHEN $3 THEN attempts ELSE GREATEST(attempts - 1, 0) END) >= max_attempts
-           THEN 'failed' ELSE 'pending' END,
-         error = CASE WHEN (CASE WHEN $3 THEN attempts ELSE GREATEST(attempts - 1, 0) END) >= max_attempts
-           THEN $5 ELSE $2 END,
-         completed_at = CASE WHEN (CASE WHEN $3 THEN attempts ELSE GREATEST(attempts - 1, 0) END) >= max_attempts
-           THEN $4 ELSE NULL END,
-         started_at = NULL, resolved_model = NULL, backend = NULL,
-         owner = NULL, lease_until = NULL, claim_token = NULL
-       WHERE id = $1 AND status IN ('running', 'queued') AND (owner IS NULL OR owner = $6) RETURNING *`,
-      [
-        id,
-        JSON.stringify(error),
-        countAttempt,
-        now,
-        JSON.stringify({
-          code: 'FLEET_ERR_JOB_ATTEMPTS',
-          message: `gave up after its last attempt; the last: ${error.message}`,
-        }),
-        this.owner,
-      ],
-    ).then((job) => fixAttemptsMessage(job));
+    return this.#transaction(async (db) => {
+      // Only the current claim (or a job no supervisor holds) goes back.
+      const { rows } = await db.query<Row>(
+        `SELECT * FROM jobs WHERE id = $1 AND status IN ('running', 'queued')
+           AND (owner IS NULL OR owner = $2) FOR UPDATE`,
+        [id, this.owner],
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      const attempts = countAttempt ? row.attempts : Math.max(0, row.attempts - 1);
+      const outOfAttempts = attempts >= row.max_attempts;
+      const final = {
+        code: 'FLEET_ERR_JOB_ATTEMPTS',
+        message: `gave up after ${attempts} attempts; the last: ${error.message}`,
+      };
+      const updated = await db.query<Row>(
+        outOfAttempts
+          ? `UPDATE jobs SET status = 'failed', attempts = $2, error = $3, completed_at = $4,
+               lease_until = NULL WHERE id = $1 RETURNING *`
+          : `UPDATE jobs SET status = 'pending', attempts = $2, error = $3, started_at = NULL,
+               resolved_model = NULL, backend = NULL, owner = NULL, lease_until = NULL,
+               claim_token = NULL WHERE id = $1 RETURNING *`,
+        outOfAttempts
+          ? [id, attempts, JSON.stringify(final), now]
+          : [id, attempts, JSON.stringify(error)],
+      );
+      const saved = updated.rows[0] as Row;
+      await this.#notify(db, saved.id, saved.status);
+      return toJob(saved);
+    });
   }
 
   async cancel(id: string, now: number): Promise<Job | undefined> {
@@ -328,13 +335,30 @@ export class PostgresJobStore implements JobStore {
     );
   }
 
-  /** Keeps this supervisor's claims alive while their jobs run. */
-  async renewLeases(now: number): Promise<number> {
+  /**
+   * This supervisor is alive: its row in `supervisors` (with what it says of itself) and the
+   * leases of the jobs it runs are renewed.
+   */
+  async heartbeat(now: number, info: Record<string, unknown> = {}): Promise<number> {
+    await this.#pool.query(
+      `INSERT INTO supervisors (id, seen_at, info) VALUES ($1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET seen_at = $2, info = $3`,
+      [this.owner, now, JSON.stringify(info)],
+    );
     const { rowCount } = await this.#pool.query(
       `UPDATE jobs SET lease_until = $1 WHERE status = 'running' AND owner = $2`,
       [now + this.#options.leaseMs, this.owner],
     );
     return rowCount ?? 0;
+  }
+
+  /** The supervisors seen alive within a lease, with what each said of itself. */
+  async supervisors(now: number): Promise<{ id: string; seen_at: number; info: unknown }[]> {
+    const { rows } = await this.#pool.query<{ id: string; seen_at: number; info: string }>(
+      'SELECT id, seen_at, info FROM supervisors WHERE seen_at >= $1 ORDER BY id',
+      [now - this.#options.leaseMs],
+    );
+    return rows.map((r) => ({ id: r.id, seen_at: r.seen_at, info: JSON.parse(r.info) }));
   }
 
   /**
@@ -346,7 +370,7 @@ export class PostgresJobStore implements JobStore {
     now: number,
   ): Promise<{ requeued: number; failed: number; cancelled: number }> {
     return this.#transaction(async (db) => {
-      const expired = `status = 'running' AND lease_until < $1`;
+      const expired = `status = 'running' AND lease_until < $1::bigint`;
       const cancelled = await db.query<{ id: string }>(
         `UPDATE jobs SET status = 'cancelled', error = $2, completed_at = $1, lease_until = NULL
          WHERE ${expired} AND attached RETURNING id`,
@@ -381,23 +405,88 @@ export class PostgresJobStore implements JobStore {
           }),
         ],
       );
+      // Attached jobs still waiting whose supervisor (holding the caller's connection) is gone.
+      const orphaned = await db.query<{ id: string }>(
+        `UPDATE jobs SET status = 'cancelled', error = $2, completed_at = $1
+         WHERE status = 'pending' AND attached AND home <> $3 AND NOT EXISTS (
+           SELECT 1 FROM supervisors s WHERE s.id = jobs.home AND s.seen_at >= $1::bigint - $4::bigint)
+         RETURNING id`,
+        [
+          now,
+          JSON.stringify({
+            code: 'FLEET_ERR_JOB_CANCELLED',
+            message: 'the supervisor its caller waited on stopped; nobody can receive the answer',
+          }),
+          this.owner,
+          this.#options.leaseMs,
+        ],
+      );
+      cancelled.rows.push(...orphaned.rows);
       for (const { id } of cancelled.rows) await this.#notify(db, id, 'cancelled');
       for (const { id } of failed.rows) await this.#notify(db, id, 'failed');
       for (const { id } of requeued.rows) await this.#notify(db, id, 'pending');
       return {
         requeued: requeued.rowCount ?? 0,
         failed: failed.rowCount ?? 0,
-        cancelled: cancelled.rowCount ?? 0,
+        cancelled: cancelled.rows.length,
       };
     });
   }
 
   /**
-   * At start: only what no live supervisor holds, that is claims whose lease ran out. Another
-   * supervisor's running jobs are left alone.
+   * At start: this supervisor's own jobs from before its restart (it keeps its id in its
+   * state folder), and claims whose lease ran out. Another live supervisor's jobs are left
+   * alone.
    */
   async recover(now: number): Promise<{ requeued: number; failed: number; cancelled: number }> {
-    return this.reclaimExpired(now);
+    const own = await this.#transaction(async (db) => {
+      const mine = `status IN ${OPEN} AND (owner = $2 OR home = $2)`;
+      const cancelled = await db.query<{ id: string }>(
+        `UPDATE jobs SET status = 'cancelled', error = $3, completed_at = $1, lease_until = NULL
+         WHERE ${mine} AND attached RETURNING id`,
+        [
+          now,
+          this.owner,
+          JSON.stringify({
+            code: 'FLEET_ERR_JOB_CANCELLED',
+            message:
+              'the supervisor restarted while its caller waited; nobody can receive the answer',
+          }),
+        ],
+      );
+      const failed = await db.query<{ id: string }>(
+        `UPDATE jobs SET status = 'failed', error = $3, completed_at = $1, lease_until = NULL
+         WHERE status IN ('running', 'queued') AND owner = $2 AND attempts >= max_attempts RETURNING id`,
+        [
+          now,
+          this.owner,
+          JSON.stringify({
+            code: 'FLEET_ERR_JOB_ATTEMPTS',
+            message: 'the supervisor stopped while this job ran, and it has no attempts left',
+          }),
+        ],
+      );
+      const requeued = await db.query<{ id: string }>(
+        `UPDATE jobs SET status = 'pending', started_at = NULL, resolved_model = NULL, backend = NULL,
+           owner = NULL, lease_until = NULL, claim_token = NULL
+         WHERE status IN ('running', 'queued') AND owner = $1 RETURNING id`,
+        [this.owner],
+      );
+      for (const { id } of cancelled.rows) await this.#notify(db, id, 'cancelled');
+      for (const { id } of failed.rows) await this.#notify(db, id, 'failed');
+      for (const { id } of requeued.rows) await this.#notify(db, id, 'pending');
+      return {
+        requeued: requeued.rows.length,
+        failed: failed.rows.length,
+        cancelled: cancelled.rows.length,
+      };
+    });
+    const others = await this.reclaimExpired(now);
+    return {
+      requeued: own.requeued + others.requeued,
+      failed: own.failed + others.failed,
+      cancelled: own.cancelled + others.cancelled,
+    };
   }
 
   async position(id: string, now: number): Promise<number | undefined> {
@@ -518,16 +607,6 @@ export class PostgresJobStore implements JobStore {
       db.release();
     }
   }
-}
-
-/** The job failed for want of attempts: say how many it had, as the SQLite store does. */
-function fixAttemptsMessage(job: Job | undefined): Job | undefined {
-  if (job?.status !== 'failed' || job.error?.code !== 'FLEET_ERR_JOB_ATTEMPTS') return job;
-  const last = job.error.message.replace(/^gave up after its last attempt; the last: /, '');
-  return {
-    ...job,
-    error: { ...job.error, message: `gave up after ${job.attempts} attempts; the last: ${last}` },
-  };
 }
 
 function toJob(row: Row): Job {
