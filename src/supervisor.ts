@@ -23,10 +23,9 @@ import { startLadderSchedules } from './fleet/schedule.js';
 import { cardOf, type ResourceSnapshot } from './gpu/snapshot.js';
 import type { Logger } from './log.js';
 import { FleetMetrics } from './metrics/metrics.js';
-import { guardDisk } from './queue/disk-guard.js';
 import { JobEvents } from './queue/events.js';
 import { Jobs } from './queue/jobs.js';
-import { SqliteJobStore } from './queue/sqlite-store.js';
+import { openStore, runSharedQueue, supervisorId } from './queue/open.js';
 import { KnownModels } from './registry/known-models.js';
 import { ModelRegistry } from './registry/registry.js';
 import { VERSION } from './version.js';
@@ -92,12 +91,10 @@ export async function startSupervisor(options: {
   });
 
   const queueLog = log.child({ component: 'queue' });
-  const sqlite = new SqliteJobStore({
-    stateDir: config.state_dir,
-    settings: { agingMs: config.queue.aging, maxAttempts: config.queue.max_attempts },
-    log: queueLog,
-  });
-  const store = guardDisk(sqlite, sqlite.file, queueLog);
+  // The embedded SQLite file, or a PostgreSQL queue shared with the other hosts' supervisors.
+  const owner = await supervisorId(config.state_dir);
+  const { store, shared } = await openStore(config, owner, queueLog);
+  if (shared) queueLog.info({ queue: store.where, supervisor: owner }, 'on a shared queue');
   const recovered = await store.recover(now());
   if (recovered.requeued + recovered.failed + recovered.cancelled > 0) {
     queueLog.warn(
@@ -272,6 +269,20 @@ export async function startSupervisor(options: {
   }
 
   const backendsDone = Promise.all(backends.list.map((b) => b.run(stop.signal)));
+  // On a shared queue: heartbeats, other supervisors' dead claims taken back, their changes heard.
+  let apiUrl = '';
+  const sharedDone = shared
+    ? runSharedQueue({
+        shared,
+        events,
+        leaseMs: config.queue.lease,
+        now,
+        signal: stop.signal,
+        log: queueLog,
+        info: () => ({ url: apiUrl, backends: backends.list.map((b) => b.name) }),
+        stopRunning: (id) => backends.cancel(id),
+      }).catch((err) => queueLog.error({ err }, 'the shared queue loop stopped'))
+    : Promise.resolve();
 
   /** An incident counts on the ladders the policy names (fleet/policy.ts). */
   async function countIncident(model: string | undefined, incident: Incident): Promise<void> {
@@ -405,7 +416,7 @@ export async function startSupervisor(options: {
     await app.listen({ host: config.api.host, port: config.api.port });
   } catch (err) {
     stop.abort();
-    await Promise.allSettled([app.close(), backendsDone]);
+    await Promise.allSettled([app.close(), backendsDone, sharedDone]);
     await store.close();
     const code = (err as NodeJS.ErrnoException).code;
     const why =
@@ -419,6 +430,7 @@ export async function startSupervisor(options: {
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  apiUrl = url;
   log.info(
     { component: 'supervisor', url, state_dir: config.state_dir, version: VERSION },
     'supervisor listening',
@@ -435,6 +447,7 @@ export async function startSupervisor(options: {
         clearInterval(pruneTimer);
         const steps: [string, () => Promise<unknown>][] = [
           ['backends', () => backendsDone],
+          ['shared queue', () => sharedDone],
           ['ladder effects', () => effects.close()],
           ['background', () => background.settle()],
           ['clients', async () => events.closeAll()],

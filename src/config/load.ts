@@ -76,6 +76,7 @@ const ENV_OVERRIDES: readonly { variable: string; key: readonly string[] }[] = [
   { variable: 'FLEET_API_TOKEN', key: ['api', 'token'] },
   { variable: 'FLEET_API_HOST', key: ['api', 'host'] },
   { variable: 'FLEET_STATE_DIR', key: ['state_dir'] },
+  { variable: 'FLEET_QUEUE_URL', key: ['queue', 'url'] },
 ];
 
 export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConfig> {

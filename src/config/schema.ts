@@ -288,6 +288,21 @@ const queueSchema = z.strictObject({
   max_attempts: z.number().int().positive().default(3),
   /** Finished jobs are kept this long, then pruned. */
   retention: duration.default(7 * 86_400_000),
+  /**
+   * A PostgreSQL queue shared by several supervisors (`postgres://user:pass@host/db`); the
+   * embedded SQLite file in state_dir when left out.
+   */
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/./, {
+      message: 'expected a PostgreSQL URL such as postgres://fleet@db-host:5432/fleet',
+    })
+    .optional(),
+  /**
+   * With a shared queue: how long a claim holds without the claimer's heartbeat; a job whose
+   * supervisor died runs elsewhere after this.
+   */
+  lease: duration.default(30_000),
 });
 
 const modelSchema = z.strictObject({

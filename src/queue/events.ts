@@ -35,6 +35,15 @@ export class JobEvents {
     if (event.type !== 'position') this.changed();
   }
 
+  /**
+   * A change another supervisor made (a shared queue): its followers here hear it and the
+   * dispatcher looks again, but it is not counted here (taps) a second time.
+   */
+  relay(id: string, event: JobEvent): void {
+    for (const listener of this.#listeners.get(id) ?? []) listener(event);
+    this.changed();
+  }
+
   subscribe(id: string, listener: Listener): () => void {
     let set = this.#listeners.get(id);
     if (!set) {

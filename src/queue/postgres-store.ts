@@ -89,6 +89,7 @@ export class PostgresJobStore implements JobStore {
   readonly #options: PostgresStoreOptions;
   #listener: pg.Client | undefined;
   #closed = false;
+  #problem: string | undefined;
 
   private constructor(options: PostgresStoreOptions) {
     this.#options = options;
@@ -113,6 +114,15 @@ export class PostgresJobStore implements JobStore {
       );
     }
     return store;
+  }
+
+  /** The last fault the heartbeat met, until one succeeds again. */
+  health(): { ok: true } | { ok: false; problem: string } {
+    return this.#problem === undefined ? { ok: true } : { ok: false, problem: this.#problem };
+  }
+
+  noteProblem(problem: string | undefined): void {
+    this.#problem = problem;
   }
 
   /** Where the queue lives, for logs: the URL without its password. */
