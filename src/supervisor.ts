@@ -128,6 +128,8 @@ export async function startSupervisor(options: {
   await registry.load();
   const docker = new DockerClient();
   const estimate = (model: string) => registry.estimate(model).bytes;
+  /** Other live supervisors on a shared queue (none with SQLite). */
+  let peers = 0;
   const backends = new Backends({
     maxConcurrentPerModel: config.scheduler.max_concurrent_per_model,
     agingMs: config.queue.aging,
@@ -204,8 +206,12 @@ export async function startSupervisor(options: {
         estimateOn: (model, card) =>
           registry.estimate(model, card === undefined ? {} : { card }).bytes,
         ladders: currentLadders,
-        // One backend serves all the demand; several share it as placement says.
-        placement: config.backends.length > 1 ? backends : undefined,
+        // One backend serves all the demand; several (or one with a models list) as placement says.
+        placement:
+          config.backends.length > 1 || config.backends.some((b) => b.models)
+            ? backends
+            : undefined,
+        mayFailUnplaceable: () => peers === 0,
         maxConcurrentPerModel: config.scheduler.max_concurrent_per_model,
         loopIntervalMs: config.scheduler.loop_interval,
         agingMs: config.queue.aging,
@@ -281,6 +287,9 @@ export async function startSupervisor(options: {
         log: queueLog,
         info: () => ({ url: apiUrl, backends: backends.list.map((b) => b.name) }),
         stopRunning: (id) => backends.cancel(id),
+        onPeers: (count) => {
+          peers = count;
+        },
       }).catch((err) => queueLog.error({ err }, 'the shared queue loop stopped'))
     : Promise.resolve();
 

@@ -43,6 +43,7 @@ export interface SharedParts
     | 'loopIntervalMs'
     | 'agingMs'
     | 'keepAlive'
+    | 'mayFailUnplaceable'
   > {
   config: FleetConfig;
   /** Bytes a model needs on a kind of card (undefined: not known), as the registry learned. */

@@ -59,6 +59,11 @@ const PREEMPTIBLE: Record<PreemptPolicy, ReadonlySet<string>> = {
 };
 
 export interface EngineOptions {
+  /**
+   * Whether jobs this supervisor can never run may fail here (default yes); on a shared
+   * queue, only while no other supervisor is alive that might run them.
+   */
+  mayFailUnplaceable?: () => boolean;
   /** Which running jobs high-priority work may send back to the queue (default: low ones). */
   preempt?: PreemptPolicy;
   /** A job preempted: how long it had run (wasted work), by model. */
@@ -382,10 +387,12 @@ export class Engine {
     this.#groups = this.#share(groups, at);
     const decision = this.#decide(snapshot, at, this.#actions.busy);
     this.#logDecision(decision);
-    for (const { model, reason } of decision.impossible) {
+    // On a shared queue another host may run what this one cannot: only fail when none can.
+    const mayFail = this.options.mayFailUnplaceable?.() ?? true;
+    for (const { model, reason } of mayFail ? decision.impossible : []) {
       await this.#failWaiting(model, { code: 'FLEET_ERR_MODEL_TOO_LARGE', message: reason });
     }
-    for (const { model, reason, code } of this.#impossible) {
+    for (const { model, reason, code } of mayFail ? this.#impossible : []) {
       await this.#failWaiting(model, { code, message: reason });
     }
     for (const model of decision.preempt) {

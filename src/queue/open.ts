@@ -80,6 +80,8 @@ export async function runSharedQueue(options: {
   info: () => Record<string, unknown>;
   /** Stops the request of a job running here that another supervisor cancelled or failed. */
   stopRunning: (id: string) => void;
+  /** How many other supervisors are alive, after each heartbeat. */
+  onPeers?: (count: number) => void;
 }): Promise<void> {
   const { shared, events, log, signal, now } = options;
   await shared.watch(async ({ id, status }) => {
@@ -102,6 +104,8 @@ export async function runSharedQueue(options: {
   while (!signal.aborted) {
     try {
       await shared.heartbeat(now(), options.info());
+      const alive = await shared.supervisors(now());
+      options.onPeers?.(alive.filter((s) => s.id !== shared.owner).length);
       const taken = await shared.reclaimExpired(now());
       if (taken.requeued + taken.failed + taken.cancelled > 0)
         log.warn(taken, 'took back the jobs of a supervisor whose lease ran out');

@@ -395,3 +395,24 @@ describe('fleet.yaml backends', () => {
     },
   );
 });
+
+describe('fleet.yaml queue', () => {
+  it('a PostgreSQL queue.url (or FLEET_QUEUE_URL) shares the queue; the lease defaults to 30s', async () => {
+    const file = await configFile('queue:\n  url: postgres://fleet@db:5432/fleet\n');
+    const { config } = await loadConfig({ path: file });
+    expect(config.queue).toMatchObject({ url: 'postgres://fleet@db:5432/fleet', lease: 30_000 });
+    const fromEnv = await loadConfig({
+      path: await configFile('queue:\n  lease: 5s\n'),
+      env: { FLEET_QUEUE_URL: 'postgresql://other/fleet' },
+    });
+    expect(fromEnv.config.queue).toMatchObject({ url: 'postgresql://other/fleet', lease: 5_000 });
+    const sqlite = await loadConfig({ path: await configFile('api:\n  port: 5100\n') });
+    expect(sqlite.config.queue.url).toBeUndefined();
+  });
+
+  it('anything but a PostgreSQL URL is refused, naming the variable that set it', async () => {
+    const err = await loadError('api:\n  port: 5100\n', { FLEET_QUEUE_URL: 'mysql://x/y' });
+    expect(err.message).toContain('queue.url: expected a PostgreSQL URL such as postgres://');
+    expect(err.message).toContain('(set by the environment variable FLEET_QUEUE_URL)');
+  });
+});
