@@ -285,7 +285,14 @@ export async function startSupervisor(options: {
         now,
         signal: stop.signal,
         log: queueLog,
-        info: () => ({ url: apiUrl, backends: backends.list.map((b) => b.name) }),
+        info: () => ({
+          url: apiUrl,
+          backends: backends.list.map((b) => ({
+            name: b.name,
+            healthy: b.health.healthy,
+            running: Object.values(b.engine.runningByModel()).reduce((n, x) => n + x, 0),
+          })),
+        }),
         stopRunning: (id) => backends.cancel(id),
         onPeers: (count) => {
           peers = count;
@@ -419,6 +426,20 @@ export async function startSupervisor(options: {
         ),
       watchState: () => backends.first.watcher?.status() ?? { state: 'off' },
       backends: () => backends.list.map((b) => b.status()),
+      ...(shared
+        ? {
+            // The queue is the cluster's: every live supervisor, with what it said of itself.
+            cluster: async () => ({
+              queue: shared.where,
+              self: owner,
+              supervisors: (await shared.supervisors(now())).map((s) => ({
+                id: s.id,
+                seen_at: new Date(s.seen_at).toISOString(),
+                ...(s.info as Record<string, unknown>),
+              })),
+            }),
+          }
+        : {}),
     },
   });
   try {

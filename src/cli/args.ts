@@ -72,12 +72,13 @@ const OPTIONS = {
   status: { type: 'string' },
   limit: { type: 'string' },
   watch: { type: 'boolean', short: 'w' },
+  cluster: { type: 'boolean' },
   score: { type: 'string' },
 } as const;
 
 /** Which flags each command takes, besides the common ones. */
 const EXTRA_FLAGS: Partial<Record<CommandName, readonly string[]>> = {
-  status: ['watch'],
+  status: ['watch', 'cluster'],
   detect: ['score'],
   downgrade: ['reason'],
   upgrade: ['reason'],

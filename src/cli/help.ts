@@ -82,11 +82,12 @@ cannot move that way (already at its top or bottom).
 `;
 
 Object.assign(TEXTS, {
-  status: `fleet status [--ladder NAME] [--json] [--watch] [--config PATH]
+  status: `fleet status [--ladder NAME] [--json] [--watch] [--cluster] [--config PATH]
 
 Each ladder: its rungs, the current one, incidents within the window (counts), cooldown,
 what a step down or up would do, and the last transitions; then VRAM and Ollama's models.
 --watch redraws the same picture every 2 s until Ctrl-C.
+--cluster adds, on a shared queue (queue.url), every live supervisor and its backends.
 `,
   downgrade: LADDER_MOVE('downgrade', 'Steps a ladder down to its next smaller model.'),
   upgrade: LADDER_MOVE('upgrade', 'Steps a ladder up to its next larger model.'),

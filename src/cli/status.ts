@@ -126,6 +126,7 @@ async function statusOnce(
   );
   const footer = [
     ...formatWork(work),
+    ...(parsed.options.cluster === true ? formatCluster(work) : []),
     ...backends.flatMap((b) => {
       const lines = [
         ...formatResources(b.snapshot, estimate),
@@ -147,6 +148,16 @@ interface Work {
   waiting: number;
   running: number;
   pulls: { model: string; status: string; completed?: number; total?: number; backend?: string }[];
+  /** On a shared queue: every live supervisor and its backends. */
+  cluster?: {
+    self: string;
+    supervisors: {
+      id: string;
+      url?: string;
+      seen_at: string;
+      backends?: { name: string; healthy: boolean; running: number }[];
+    }[];
+  };
   /** The supervisor's word on each backend: health and jobs running there. */
   backends: {
     name: string;
@@ -166,16 +177,34 @@ async function readWork(via: string, config: FleetConfig): Promise<Work | undefi
       queue: { by_status: { pending: number; queued: number } };
       pulls?: Work['pulls'];
       backends?: Work['backends'];
+      cluster?: Work['cluster'];
     }>('/api/stats', { signal: AbortSignal.timeout(3_000) });
     return {
       waiting: stats.queue.by_status.pending + stats.queue.by_status.queued,
       running: stats.running,
       pulls: stats.pulls ?? [],
       backends: stats.backends ?? [],
+      ...(stats.cluster ? { cluster: stats.cluster } : {}),
     };
   } catch {
     return undefined;
   }
+}
+
+/** `--cluster`: the supervisors sharing the queue, this one marked. */
+function formatCluster(work: Work | undefined): string[] {
+  if (!work) return ['cluster: only a running supervisor knows it'];
+  if (!work.cluster) return ['cluster: this supervisor has the queue to itself (no queue.url)'];
+  const { self, supervisors } = work.cluster;
+  return [
+    `cluster: ${supervisors.length} supervisor(s) on the shared queue`,
+    ...supervisors.map(
+      (s) =>
+        `  ${s.id}${s.id === self ? ' (this one)' : ''} ${s.url ?? ''}: ${(s.backends ?? [])
+          .map((b) => `${b.name} ${b.healthy ? 'healthy' : 'down'}, ${b.running} running`)
+          .join('; ')}`,
+    ),
+  ];
 }
 
 function formatWork(work: Work | undefined): string[] {

@@ -146,6 +146,15 @@ describe('several supervisors on one PostgreSQL queue', () => {
     expect(by('host1') + by('host2')).toBe(30);
     expect(by('host1')).toBeGreaterThan(0);
     expect(by('host2')).toBeGreaterThan(0);
+    // Either supervisor shows the cluster: both, each with its backends.
+    const stats = (await (await fetch(`${h1.url}/api/stats`)).json()) as {
+      cluster: { self: string; supervisors: { url: string; backends: { name: string }[] }[] };
+    };
+    expect(stats.cluster.supervisors.map((s) => s.url).sort()).toEqual([h1.url, h2.url].sort());
+    expect(stats.cluster.supervisors.flatMap((s) => s.backends.map((b) => b.name)).sort()).toEqual([
+      'host1',
+      'host2',
+    ]);
   });
 
   it('a cancel on one supervisor stops the job running on the other', async () => {

@@ -24,6 +24,8 @@ export interface StatsOptions {
   pulls?: () => PullProgress[];
   /** Each Ollama backend: health, cards, loaded models, running jobs. */
   backends?: () => unknown[];
+  /** On a shared queue: every live supervisor and its backends. */
+  cluster?: () => Promise<unknown>;
 }
 
 export function resourcesView(snapshot: ResourceSnapshot, estimate: StatsOptions['estimate']) {
@@ -42,11 +44,12 @@ export function resourcesView(snapshot: ResourceSnapshot, estimate: StatsOptions
 
 export function statsRoutes(app: FastifyInstance, options: StatsOptions): void {
   app.get('/api/stats', async () => {
-    const [counts, breakdown, snapshot, fleet] = await Promise.all([
+    const [counts, breakdown, snapshot, fleet, cluster] = await Promise.all([
       options.store.counts(),
       options.store.openBreakdown(),
       options.snapshot(),
       options.fleet.status(),
+      options.cluster?.(),
     ]);
     // Waiting jobs per model and priority: { model: { high, normal, low } }.
     const byPriority: Record<string, Record<string, number>> = {};
@@ -79,6 +82,7 @@ export function statsRoutes(app: FastifyInstance, options: StatsOptions): void {
       },
       engine: { state: options.engineState() },
       backends: options.backends?.() ?? [],
+      ...(cluster === undefined ? {} : { cluster }),
       pulls: (options.pulls?.() ?? []).map((p) => ({
         ...p,
         started_at: new Date(p.started_at).toISOString(),
