@@ -1,11 +1,12 @@
 /**
- * The job database file: its schema (versioned by the columns added since the first
- * release), and how it is opened: checked read-only first, a damaged one kept aside with its
- * journal and an empty one started, never written over. The store's queries are in
- * sqlite-store.ts.
+ * The job database file: its schema (versioned migrations in `PRAGMA user_version`; a file
+ * newer than this code is refused), and how it is opened: checked read-only first, a damaged
+ * one kept aside with its journal and an empty one started, never written over. The store's
+ * queries are in sqlite-store.ts.
  */
 import { existsSync, renameSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { Errors, FleetError } from '../errors.js';
 import { keepAsideSync } from '../files/atomic.js';
 import type { Logger } from '../log.js';
 
@@ -80,12 +81,37 @@ function checkDatabase(file: string): string | undefined {
   }
 }
 
+/**
+ * Each entry brings a file from its index to the next schema version (`PRAGMA user_version`).
+ * The first makes the schema as of the release that began counting, for a new file and for
+ * one made before versions were kept alike.
+ */
+const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
+  (db) => {
+    db.exec(SCHEMA);
+    addMissingColumns(db);
+  },
+];
+
 function prepare(db: Database.Database): Database.Database {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
-  db.exec(SCHEMA);
-  addMissingColumns(db);
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    // Written by a newer ollama-fleet: its columns mean things this code does not know.
+    db.close();
+    throw new FleetError(
+      Errors.FLEET_ERR_STORAGE,
+      `${db.name} is at schema version ${version}, newer than this ollama-fleet knows (${MIGRATIONS.length}): upgrade ollama-fleet rather than let it write there`,
+    );
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      MIGRATIONS[v]?.(db);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
   return db;
 }
 

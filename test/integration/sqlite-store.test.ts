@@ -84,6 +84,26 @@ describe('SqliteJobStore on disk', () => {
     expect(fresh).toMatchObject({ attached: true, endpoint: '/api/generate' });
   });
 
+  it('keeps its schema version in the file, and refuses a file a newer ollama-fleet wrote', async () => {
+    const dir = await tempDir();
+    const store = await openSqlite(settings, dir);
+    await store.submit([job('m:1')], 1, 100);
+    await store.close();
+    const file = path.join(dir, 'jobs.db');
+    const look = new Database(file);
+    expect(look.pragma('user_version', { simple: true })).toBe(1);
+    look.pragma('user_version = 7');
+    look.close();
+    await expect(openSqlite(settings, dir)).rejects.toThrow(
+      /jobs\.db is at schema version 7, newer than this ollama-fleet knows \(1\)/,
+    );
+    // Refused, not rewritten: the newer code's file is as it left it.
+    const after = new Database(file, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(7);
+    expect((after.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n).toBe(1);
+    after.close();
+  });
+
   it('finds corrupt pages at start-up, keeps the file aside with its journal, and starts empty', async () => {
     const dir = await tempDir();
     const first = await openSqlite(settings, dir);
