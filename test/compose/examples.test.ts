@@ -1,8 +1,8 @@
 /**
- * The two-GPU compose example as `docker-compose config` merges it (no engine needed), and
- * its fleet.yaml as the supervisor loads it: two Ollamas, each pinned to one card, listed as
- * two backends whose URLs are those services; the simulator override puts one simulator in
- * each one's place under its name.
+ * The compose examples as `docker-compose config` merges them (no engine needed), and their
+ * fleet.yaml files as the supervisor loads them: two GPUs on one host (two Ollamas, each
+ * pinned to one card, listed as two backends; the simulator override puts one simulator in
+ * each one's place under its name), and several hosts on one PostgreSQL queue.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -77,5 +77,47 @@ describe('compose with two GPUs', () => {
     expect(Object.keys(services.fleet.depends_on)).toEqual(
       expect.arrayContaining(['sim-0', 'sim-1']),
     );
+  });
+});
+
+describe('compose with several hosts on one queue', () => {
+  it('gives PostgreSQL a volume and a health check, and every supervisor the same queue and its own host', async () => {
+    const { services, volumes } = await composeConfig('docker-compose.cluster.yml');
+    expect(services.postgres.healthcheck.test).toEqual([
+      'CMD',
+      'pg_isready',
+      '-U',
+      'fleet',
+      '-d',
+      'fleet',
+    ]);
+    expect(JSON.stringify(services.postgres.volumes)).toContain('/var/lib/postgresql/data');
+    expect(Object.keys(volumes)).toEqual(
+      expect.arrayContaining(['fleet-queue', 'fleet-state-1', 'fleet-state-2']),
+    );
+    const queue = services['fleet-1'].environment.FLEET_QUEUE_URL;
+    expect(queue).toMatch(/^postgres:\/\/fleet:[^@]+@postgres:5432\/fleet$/);
+    expect(services['fleet-2'].environment.FLEET_QUEUE_URL).toBe(queue);
+    for (const n of ['1', '2']) {
+      const fleet = services[`fleet-${n}`];
+      expect(fleet.depends_on.postgres.condition).toBe('service_healthy');
+      const mount = JSON.stringify(fleet.volumes);
+      expect(mount).toContain(`deploy/cluster-sim/host-${n}.yaml`);
+      const { config } = await loadConfig({
+        path: path.join(ROOT, `deploy/cluster-sim/host-${n}.yaml`),
+        env: { FLEET_QUEUE_URL: queue, FLEET_OLLAMA_URL: fleet.environment.FLEET_OLLAMA_URL },
+      });
+      expect(config.queue.url).toBe(queue);
+      expect(config.backends[0]?.url).toBe(`http://sim-${n}:11434`);
+      // Each follows its own simulator: the label the sim service carries.
+      expect(config.backends[0]?.container).toEqual({ label: `ollama-fleet.role=ollama-${n}` });
+      expect(services[`sim-${n}`].labels['ollama-fleet.role']).toBe(`ollama-${n}`);
+    }
+    // On real hosts, one file serves every host.
+    const { config } = await loadConfig({
+      path: path.join(ROOT, 'deploy/fleet.host.yaml'),
+      env: { FLEET_QUEUE_URL: queue },
+    });
+    expect(config.queue).toMatchObject({ url: queue, lease: 30_000 });
   });
 });
