@@ -228,8 +228,16 @@ export async function startSupervisor(options: {
         onVramIncident: (backend, { model, message, at, severity }) => {
           if (severity === 'hard')
             background.run('raise the VRAM estimate', () => {
-              const card = backends.list.find((b) => b.name === backend)?.card();
-              return registry.raise(model, 1.2, card === undefined ? {} : { card });
+              const runtime = backends.list.find((b) => b.name === backend);
+              const card = runtime?.card();
+              // Never past the card: what no longer fits beside others still runs alone.
+              const totals = runtime?.monitor.current()?.totals;
+              // What the scheduler counts as the card: used + free (the driver's reserve left out).
+              const total =
+                totals?.used !== undefined && totals.free !== undefined
+                  ? totals.used + totals.free
+                  : totals?.total;
+              return registry.raise(model, 1.2, card === undefined ? {} : { card }, total);
             });
           background.run('count an incident', () =>
             countIncident(model, {

@@ -157,14 +157,27 @@ export class ModelRegistry {
   }
 
   /** After an out-of-memory error: the model needs more than we thought. */
-  async raise(model: string, factor: number, context: EstimateContext = {}): Promise<Estimate> {
+  /**
+   * After an OOM: the model needs more than planned. Never past `capBytes` (the card it ran
+   * on): an estimate our own raises pushed past the card would fail its jobs as too large,
+   * while the model, alone on the card, runs.
+   */
+  async raise(
+    model: string,
+    factor: number,
+    context: EstimateContext = {},
+    capBytes?: number,
+  ): Promise<Estimate> {
     const name = canonicalModelName(model);
     const current = this.estimate(name, context);
     if (current.bytes === undefined) return current;
+    const raised = Math.round(current.bytes * factor);
+    const bytes =
+      capBytes === undefined ? raised : Math.min(raised, Math.max(current.bytes, capBytes));
     const key = keyOf(name, current.num_ctx ?? context.numCtx, context.card);
     const before = this.#learned.get(key);
     this.#learned.set(key, {
-      bytes: Math.round(current.bytes * factor),
+      bytes,
       samples: before?.samples ?? 1,
       updated_at: new Date(this.options.now()).toISOString(),
     });

@@ -231,6 +231,10 @@ describe('the model registry', () => {
     );
     // A card never seen: what another card learned beats the catalogue.
     expect(registry.estimate('llama3.2:3b', { card: 'NVIDIA L4' }).source).toBe('learned');
+    // Raises stop at the card: 3400 MiB x 10 on an 8 GiB card is the card, and it runs alone.
+    expect(
+      (await registry.raise('llama3.2:3b', 10, { card: 'NVIDIA L4' }, 8192 * MIB)).bytes,
+    ).toBe(8192 * MIB);
     // An OOM on one card raises that card's figure only.
     await registry.raise('llama3.2:3b', 1.5, { card: 'NVIDIA A10G' });
     const again = open(dir);
