@@ -20,7 +20,7 @@ import { LadderCache } from './fleet/ladder-cache.js';
 import { LadderStore } from './fleet/ladder-store.js';
 import { healthProblems, incidentLadders, telemetryIncidents } from './fleet/policy.js';
 import { startLadderSchedules } from './fleet/schedule.js';
-import { cardOf, type ResourceSnapshot } from './gpu/snapshot.js';
+import { cardOf, type ResourceSnapshot, usableOf } from './gpu/snapshot.js';
 import type { Logger } from './log.js';
 import { FleetMetrics } from './metrics/metrics.js';
 import { JobEvents } from './queue/events.js';
@@ -221,7 +221,7 @@ export async function startSupervisor(options: {
         onSnapshot: (_backend, snapshot) => {
           if (snapshot.installed) registry.noteInstalled(snapshot.installed);
           background.run('learn VRAM from Ollama', () =>
-            registry.observe(snapshot.loaded, cardOf(snapshot)),
+            registry.observe(snapshot.loaded, cardOf(snapshot), usableOf(snapshot)),
           );
           weighTelemetry(snapshot);
         },
@@ -231,12 +231,7 @@ export async function startSupervisor(options: {
               const runtime = backends.list.find((b) => b.name === backend);
               const card = runtime?.card();
               // Never past the card: what no longer fits beside others still runs alone.
-              const totals = runtime?.monitor.current()?.totals;
-              // What the scheduler counts as the card: used + free (the driver's reserve left out).
-              const total =
-                totals?.used !== undefined && totals.free !== undefined
-                  ? totals.used + totals.free
-                  : totals?.total;
+              const total = usableOf(runtime?.monitor.current());
               return registry.raise(model, 1.2, card === undefined ? {} : { card }, total);
             });
           background.run('count an incident', () =>

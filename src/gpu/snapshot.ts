@@ -149,6 +149,13 @@ export function cardOf(snapshot: ResourceSnapshot | undefined): string | undefin
   return names.length === 0 ? undefined : names.join(' + ');
 }
 
+/** What the scheduler counts as the card: used + free (the driver's reserve left out). */
+export function usableOf(snapshot: ResourceSnapshot | undefined): number | undefined {
+  const totals = snapshot?.totals;
+  if (totals?.used !== undefined && totals.free !== undefined) return totals.used + totals.free;
+  return totals?.total;
+}
+
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);

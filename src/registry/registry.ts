@@ -130,17 +130,18 @@ export class ModelRegistry {
   }
 
   /**
-   * Learns from the loaded models of a snapshot (taken on `card`, when known); writes the
-   * file when something changed.
+   * Learns from the loaded models of a snapshot (taken on `card`, when known, whose usable
+   * size is `capBytes`); writes the file when something changed.
    */
-  async observe(loaded: readonly LoadedModel[], card?: string): Promise<void> {
+  async observe(loaded: readonly LoadedModel[], card?: string, capBytes?: number): Promise<void> {
     let changed = false;
     for (const m of loaded) {
       const key = keyOf(canonicalModelName(m.name), m.context_length, card);
       const before = this.#learned.get(key);
-      const bytes = before
-        ? Math.round(before.bytes * (1 - SMOOTHING) + m.size * SMOOTHING)
-        : m.size;
+      // A model larger than the card ran with part of it on the CPU: it runs, alone. Learned
+      // as the card's size, it is planned alone rather than failed as too large.
+      const seen = capBytes === undefined ? m.size : Math.min(m.size, capBytes);
+      const bytes = before ? Math.round(before.bytes * (1 - SMOOTHING) + seen * SMOOTHING) : seen;
       if (before && Math.abs(bytes - before.bytes) / before.bytes < CHANGE_WORTH_SAVING) continue;
       this.#learned.set(key, {
         bytes,

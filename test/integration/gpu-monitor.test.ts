@@ -231,6 +231,10 @@ describe('the model registry', () => {
     );
     // A card never seen: what another card learned beats the catalogue.
     expect(registry.estimate('llama3.2:3b', { card: 'NVIDIA L4' }).source).toBe('learned');
+    // A model seen larger than its card (part of it on the CPU) is learned as the card: it
+    // is planned alone, not failed as too large.
+    await registry.observe(seen(9000 * MIB), 'NVIDIA T4', 7900 * MIB);
+    expect(registry.estimate('llama3.2:3b', { card: 'NVIDIA T4' }).bytes).toBe(7900 * MIB);
     // Raises stop at the card: 3400 MiB x 10 on an 8 GiB card is the card, and it runs alone.
     expect(
       (await registry.raise('llama3.2:3b', 10, { card: 'NVIDIA L4' }, 8192 * MIB)).bytes,
