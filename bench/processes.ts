@@ -4,6 +4,7 @@
  * process only sends requests, so its own work never slows what it measures.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -77,6 +78,9 @@ export async function startSim(settings: SimSettings): Promise<SimProcess> {
   const listening = new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`fleet sim exited ${code}`)));
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
+      // FLEET_BENCH_SIM_LOG=FILE keeps every simulator's log, to find what an OOM line followed.
+      if (process.env.FLEET_BENCH_SIM_LOG)
+        appendFileSync(process.env.FLEET_BENCH_SIM_LOG, `${port} ${line}\n`);
       if (line.includes('Listening on')) resolve();
       if (line.includes('llama runner started')) loads++;
       if (OOM_LINE.test(line)) ooms++;
