@@ -236,9 +236,9 @@ describe('the model registry', () => {
     await registry.observe(seen(9000 * MIB), 'NVIDIA T4', 7900 * MIB);
     expect(registry.estimate('llama3.2:3b', { card: 'NVIDIA T4' }).bytes).toBe(7900 * MIB);
     // Raises stop at the card: 3400 MiB x 10 on an 8 GiB card is the card, and it runs alone.
-    expect(
-      (await registry.raise('llama3.2:3b', 10, { card: 'NVIDIA L4' }, 8192 * MIB)).bytes,
-    ).toBe(8192 * MIB);
+    expect((await registry.raise('llama3.2:3b', 10, { card: 'NVIDIA L4' }, 8192 * MIB)).bytes).toBe(
+      8192 * MIB,
+    );
     // An OOM on one card raises that card's figure only.
     await registry.raise('llama3.2:3b', 1.5, { card: 'NVIDIA A10G' });
     const again = open(dir);
