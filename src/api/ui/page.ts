@@ -10,6 +10,11 @@
  * total, what Ollama holds, what other processes hold), the models it holds and the jobs
  * running there; the job tables then say which backend ran each job. A single backend named
  * `default` keeps the page as it was, its health in the header's one line.
+ *
+ * On a shared queue (`queue.url`, so /api/stats has `cluster`) a compact Cluster panel sits
+ * next to the local view: every live supervisor (its id, its URL as a link, this one marked,
+ * when it was last seen) and each of its backends with its health and the jobs running there.
+ * Without `cluster` the panel stays hidden and the page is as it was.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -57,6 +62,14 @@ export const DASHBOARD_HTML = `<!doctype html>
   .backend p { margin: 4px 0 0; }
   svg { display: block; width: 100%; height: auto; margin-top: 6px; }
   svg .axis { font-size: 10px; fill: var(--muted); }
+  main.clustered #backends { grid-column: 1 / -2; }
+  #cluster { overflow-wrap: anywhere; }
+  #cluster .cluster-summary { margin: 0 0 4px; }
+  .peer { padding: 6px 0; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+  .peer:last-child { border-bottom: 0; }
+  .peer .self { margin-left: 4px; padding: 0 6px; border-radius: 10px; background: var(--accent); color: #fff; font-size: 12px; }
+  .peer ul { list-style: none; margin: 2px 0 0; padding: 0; font-size: 13px; }
+  .peer li { display: inline-block; margin-right: 12px; }
   ul.evidence { margin: 2px 0 0; padding-left: 16px; font-size: 12px; }
   ul.evidence code { word-break: break-word; white-space: normal; }
 </style>
@@ -66,6 +79,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <main>
   <section id="backends" hidden><h2>Backends</h2><div id="backend-list"></div></section>
   <section id="vram"><h2>VRAM</h2><div id="gpus" class="muted">waiting for the first reading…</div></section>
+  <section id="cluster" hidden><h2>Cluster</h2><div id="cluster-body"></div></section>
   <section id="ladders"><h2>Model ladders</h2><div id="ladder-list"></div></section>
   <section id="queue"><h2>Queue</h2><div id="queue-body"></div><div id="running-list"></div></section>
   <section id="incidents"><h2>Latest VRAM incidents</h2><div id="incident-list" class="muted">none</div></section>
@@ -170,6 +184,30 @@ function drawBackends(backends, firstHistory) {
   }).join('') + '</div>';
 }
 
+// A link only to a web address (anything else, or none yet, shows as text).
+const linkOf = (url) => /^https?:\\/\\//i.test(String(url ?? '')) ? '<a class="peer-url" href="' + esc(url) + '" target="_blank" rel="noopener">' + esc(url) + '</a>' : '<span class="peer-url muted">' + (url ? esc(url) : 'address not known yet') + '</span>';
+// Seen by another host's clock: never in the future.
+const seenOf = (iso) => { const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)); return Number.isFinite(s) ? (s < 60 ? s + ' s ago' : Math.round(s / 60) + ' min ago') : 'unknown'; };
+
+// Every supervisor alive on the shared queue (this one first), each with its backends.
+function drawCluster(cluster) {
+  const all = Array.isArray(cluster.supervisors) ? cluster.supervisors : [];
+  const supervisors = [...all.filter((s) => s.id === cluster.self), ...all.filter((s) => s.id !== cluster.self)];
+  document.getElementById('cluster-body').innerHTML = '<p class="muted cluster-summary">' + esc(supervisors.length) + ' supervisor' + (supervisors.length === 1 ? '' : 's') + ' on ' + esc(cluster.queue) + '</p>'
+    + supervisors.map((s) => {
+      const backends = Array.isArray(s.backends) ? s.backends : [];
+      return '<div class="peer" data-supervisor="' + esc(s.id) + '">'
+        + '<div><b class="peer-id">' + esc(s.id) + '</b>' + (s.id === cluster.self ? '<span class="self">this one</span>' : '') + '</div>'
+        + '<div>' + linkOf(s.url) + ' <span class="muted seen">seen ' + esc(seenOf(s.seen_at)) + '</span></div>'
+        + (backends.length ? '<ul>' + backends.map((b) => {
+          const [word, tone] = healthOf(b);
+          const running = Number(b.running) || 0;
+          return '<li class="peer-backend" data-peer-backend="' + esc(b.name) + '"><b>' + esc(b.name) + '</b> <span class="health ' + tone + '">' + word + '</span> <span class="muted jobs">' + (running ? esc(running) + ' running' : 'nothing running') + '</span></li>';
+        }).join('') + '</ul>' : '<p class="muted">no backends</p>')
+        + '</div>';
+    }).join('');
+}
+
 function drawLadders(stats) {
   const ladders = stats.fleet.ladders;
   const pulls = (stats.pulls ?? []).map((p) => '<p class="pull">pulling <b>' + esc(p.model) + '</b>' + (p.backend ? ' on ' + esc(p.backend) : '') + ': ' + esc(p.status) + (p.total ? ' ' + Math.floor(100 * (p.completed ?? 0) / p.total) + '%' : '') + ' <span class="muted">(its jobs wait)</span></p>').join('');
@@ -229,6 +267,11 @@ async function tick() {
     document.getElementById('backends').hidden = !panel;
     document.getElementById('vram').hidden = panel;
     if (panel) drawBackends(backends, stats.resources.history ?? []); else drawGpus(stats);
+    // On a shared queue only: the Cluster panel, next to the local view.
+    const cluster = stats.cluster && typeof stats.cluster === 'object' ? stats.cluster : undefined;
+    document.getElementById('cluster').hidden = !cluster;
+    document.querySelector('main').classList.toggle('clustered', Boolean(cluster));
+    if (cluster) drawCluster(cluster);
     drawLadders(stats); drawQueue(stats); drawRunning(running, several); drawJobs(jobs, several);
   } catch (err) {
     document.getElementById('status').textContent = 'cannot reach the supervisor: ' + err.message;
