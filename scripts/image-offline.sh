@@ -9,6 +9,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TAG=${1:-ollama-fleet:local}
 WORK=$ROOT/test-output/image
 export DOCKER_BUILDKIT=0
+# Two test files may build at once (both compose tests): one after the other, in one folder.
+mkdir -p "$ROOT/test-output"
+exec 9>"$ROOT/test-output/image.lock"
+flock 9
 rm -rf "$WORK" && mkdir -p "$WORK"
 
 if ! docker image inspect node:20-bookworm-slim >/dev/null 2>&1; then

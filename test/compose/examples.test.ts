@@ -105,10 +105,10 @@ describe('compose with several hosts on one queue', () => {
       expect(mount).toContain(`deploy/cluster-sim/host-${n}.yaml`);
       const { config } = await loadConfig({
         path: path.join(ROOT, `deploy/cluster-sim/host-${n}.yaml`),
-        env: { FLEET_QUEUE_URL: queue, FLEET_OLLAMA_URL: fleet.environment.FLEET_OLLAMA_URL },
+        env: { FLEET_QUEUE_URL: queue },
       });
       expect(config.queue.url).toBe(queue);
-      expect(config.backends[0]?.url).toBe(`http://sim-${n}:11434`);
+      expect(config.backends[0]).toMatchObject({ name: `host${n}`, url: `http://sim-${n}:11434` });
       // Each follows its own simulator: the label the sim service carries.
       expect(config.backends[0]?.container).toEqual({ label: `ollama-fleet.role=ollama-${n}` });
       expect(services[`sim-${n}`].labels['ollama-fleet.role']).toBe(`ollama-${n}`);
