@@ -1,6 +1,7 @@
 /** bench/REPORT.md and bench/chart.svg, regenerated from one results file. */
 import type { BackendsResult, BackendsRun } from './backends.js';
 import type { OverheadResult } from './overhead.js';
+import type { QueueResult } from './queue.js';
 import type { BenchResults, WorkloadResult } from './run.js';
 
 interface Target {
@@ -270,6 +271,75 @@ function overheadSection(o: OverheadResult): string {
 `;
 }
 
+function queueSection(q: QueueResult): string {
+  if (!q.measured) {
+    return `## queue
+
+Not measured: ${q.why}. It needs a PostgreSQL server (scripts/postgres-up.sh starts one; as root on Debian it installs \`postgresql\` first).
+`;
+  }
+  const runs = [q.submits.sqlite, q.submits.postgres_one, q.submits.postgres];
+  const claims = [q.claim.sqlite, q.claim.postgres_one, q.claim.postgres];
+  const line = (cells: unknown[]) =>
+    `| ${cells.map((c) => (c === null || c === undefined ? '-' : String(c))).join(' | ')} |`;
+  const rows = [
+    [
+      `durable submits per second (${q.clients} clients, ${q.submit_jobs} jobs)`,
+      ...runs.map((r) => r.jobs_per_s),
+      q.ratios.submits_per_s,
+    ],
+    [
+      'the same over the first / last fifth of the jobs',
+      ...runs.map((r) => `${r.first_fifth_per_s} / ${r.last_fifth_per_s}`),
+      '',
+    ],
+    ['jobs stored afterwards', ...runs.map((r) => r.stored), ''],
+    [
+      `claim latency p50 / p95 (ms, ${q.claim_jobs} jobs)`,
+      ...claims.map((c) => `${fmt(c.claim_ms.p50, 0)} / ${fmt(c.claim_ms.p95, 0)}`),
+      `${fmt(q.ratios.claim_p50, 2)} / ${fmt(q.ratios.claim_p95, 2)}`,
+    ],
+    [
+      'claim latency min / max (ms)',
+      ...claims.map((c) => `${fmt(c.claim_ms.min, 0)} / ${fmt(c.claim_ms.max, 0)}`),
+      '',
+    ],
+    [
+      'submit to completion seen, p50 / p95 (ms)',
+      ...claims.map((c) => `${fmt(c.round_trip_ms.p50)} / ${fmt(c.round_trip_ms.p95)}`),
+      '',
+    ],
+    [
+      'jobs run by the other supervisor',
+      ...claims.map((c) => (c.supervisors > 1 ? `${c.ran_elsewhere} of ${q.claim_jobs}` : '-')),
+      '',
+    ],
+    ['model loads while measured', ...claims.map((c) => c.loads), ''],
+  ];
+  const durable =
+    q.server.fsync === 'on'
+      ? ''
+      : ` The server runs with fsync=${q.server.fsync} (scripts/postgres-up.sh starts it so for the tests): its commits are not flushed to disk, where SQLite's are (synchronous=FULL), so the PostgreSQL submit rates are a ceiling for a server that flushes.`;
+  return `## queue (the shared job queue: two supervisors on PostgreSQL)
+
+SQLite is one \`fleet serve\` on its embedded file; PostgreSQL ${q.server.version} is two \`fleet serve\` processes, each with
+its own state_dir, on one fresh database of the private server scripts/postgres-up.sh starts (one supervisor
+on PostgreSQL beside them, to tell the store's cost from the second supervisor's). Submits: ${q.clients} clients
+send ${q.submit_jobs} single \`POST /api/submit\` each run (over both supervisors, half each, for two), to supervisors
+whose Ollama does not answer, so every job stays queued and the rate is the durable write alone; the queue
+deepens to ${q.submit_jobs} as it goes. Claim latency: ${q.claim_jobs} jobs one at a time (to each supervisor in turn), with
+a pause between them, on idle supervisors each with its own \`fleet sim\` that already holds the model (none is
+loaded while measured); from the job's \`submitted_at\` to its \`started_at\` (GET /api/job/:id; whole milliseconds,
+both from this machine's clock). The last column is two supervisors on PostgreSQL over SQLite, measured in
+this run (submits: higher is better; latency: lower is).${durable}
+
+${line(['', 'SQLite, one supervisor', 'PostgreSQL, one supervisor', 'PostgreSQL, two supervisors', 'two on PostgreSQL / SQLite'])}
+|${' --- |'.repeat(5)}
+${rows.map(line).join('\n')}
+
+`;
+}
+
 export function renderReport(
   r: BenchResults,
   resultsFile: string,
@@ -323,7 +393,7 @@ ${
     : `Not measured: ${r.ladder?.why ?? 'left out with --only'}. It needs a Docker engine (scripts/dockerd-up.sh starts one).`
 }
 
-${o ? overheadSection(o) : ''}`;
+${o ? overheadSection(o) : ''}${r.queue ? queueSection(r.queue) : ''}`;
   const summary = [
     ...r.workloads.map(
       (w) =>
@@ -335,6 +405,13 @@ ${o ? overheadSection(o) : ''}`;
           `overhead: added latency p50 ${o.latency_ms.added_p50} ms, p99 ${o.latency_ms.added_p99} ms; ${o.submits.jobs_per_s} durable submits/s; RSS ${o.rss.with_queue_mb} MB with ${o.rss.queued_jobs} queued; plan ${o.planner_us['100']} µs at 100 models`,
         ]
       : []),
+    ...(r.queue?.measured
+      ? [
+          `queue: durable submits/s ${r.queue.submits.sqlite.jobs_per_s} on SQLite, ${r.queue.submits.postgres.jobs_per_s} with two supervisors on PostgreSQL (${r.queue.ratios.submits_per_s}x); claim latency p50 / p95 ${r.queue.claim.sqlite.claim_ms.p50} / ${r.queue.claim.sqlite.claim_ms.p95} ms vs ${r.queue.claim.postgres.claim_ms.p50} / ${r.queue.claim.postgres.claim_ms.p95} ms (${r.queue.ratios.claim_p50}x / ${r.queue.ratios.claim_p95}x)`,
+        ]
+      : r.queue
+        ? [`queue: not measured: ${r.queue.why}`]
+        : []),
     '',
     ...list.map((t) => `${verdict(t).padEnd(22)} ${t.what}: ${fmt(t.value, 2)}${t.unit}`),
   ].join('\n');

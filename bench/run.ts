@@ -12,6 +12,7 @@ import { type BackendsResult, measureBackends } from './backends.js';
 import { type LadderResult, measureLadder } from './ladder.js';
 import { measureOverhead, type OverheadResult } from './overhead.js';
 import { type SimSettings, startServe, startSim } from './processes.js';
+import { measureQueue, type QueueResult } from './queue.js';
 import { renderChart, renderReport } from './report.js';
 import { runDirect, runFleet } from './schedule.js';
 import { type RunSummary, summarise } from './stats.js';
@@ -203,6 +204,14 @@ async function main(): Promise<void> {
     overhead = await measureOverhead(quick);
     process.stdout.write(' done\n');
   }
+  let queue: QueueResult | undefined;
+  if (wanted('queue')) {
+    process.stdout.write(
+      'queue: submits and claim latency, SQLite vs two supervisors on PostgreSQL...',
+    );
+    queue = await measureQueue(quick);
+    process.stdout.write(queue.measured ? ' done\n' : ` not measured: ${queue.why}\n`);
+  }
 
   const results = {
     date: new Date().toISOString(),
@@ -220,6 +229,7 @@ async function main(): Promise<void> {
     backends,
     ladder,
     overhead,
+    queue,
     seconds: Math.round((Date.now() - started) / 1000),
   };
   const dir = path.resolve('bench');
@@ -246,6 +256,8 @@ export type BenchResults = {
   backends?: BackendsResult | undefined;
   ladder: LadderResult | undefined;
   overhead: OverheadResult | undefined;
+  /** Absent from results written before the section existed. */
+  queue?: QueueResult | undefined;
   seconds: number;
 };
 
