@@ -27,6 +27,12 @@ import {
   PRIORITY_RANK,
   type Priority,
 } from './job.js';
+import {
+  type RecoveryCounts,
+  type TakenBack,
+  takeBackExpired,
+  takeBackOwn,
+} from './postgres-recovery.js';
 import { migrate } from './postgres-schema.js';
 import type { ClaimRequest, JobCounts, JobStore, ModelDemand, StoreSettings } from './store.js';
 
@@ -374,73 +380,12 @@ export class PostgresJobStore implements JobStore {
   /**
    * Jobs whose supervisor stopped renewing their lease (it died): back to the queue with the
    * attempt counted, failed when out of attempts, cancelled when a caller waited on the dead
-   * supervisor's connection.
+   * supervisor's connection (see postgres-recovery.ts).
    */
-  async reclaimExpired(
-    now: number,
-  ): Promise<{ requeued: number; failed: number; cancelled: number }> {
-    return this.#transaction(async (db) => {
-      const expired = `status = 'running' AND lease_until < $1::bigint`;
-      const cancelled = await db.query<{ id: string }>(
-        `UPDATE jobs SET status = 'cancelled', error = $2, completed_at = $1, lease_until = NULL
-         WHERE ${expired} AND attached RETURNING id`,
-        [
-          now,
-          JSON.stringify({
-            code: 'FLEET_ERR_JOB_CANCELLED',
-            message: 'the supervisor its caller waited on stopped; nobody can receive the answer',
-          }),
-        ],
-      );
-      const failed = await db.query<{ id: string }>(
-        `UPDATE jobs SET status = 'failed', error = $2, completed_at = $1, lease_until = NULL
-         WHERE ${expired} AND attempts >= max_attempts RETURNING id`,
-        [
-          now,
-          JSON.stringify({
-            code: 'FLEET_ERR_JOB_ATTEMPTS',
-            message: 'the supervisor running this job stopped, and it has no attempts left',
-          }),
-        ],
-      );
-      const requeued = await db.query<{ id: string }>(
-        `UPDATE jobs SET status = 'pending', error = $2, started_at = NULL, resolved_model = NULL,
-           backend = NULL, owner = NULL, lease_until = NULL, claim_token = NULL
-         WHERE ${expired} RETURNING id`,
-        [
-          now,
-          JSON.stringify({
-            code: 'FLEET_ERR_LEASE_EXPIRED',
-            message: 'the supervisor running this job stopped renewing its lease; it runs again',
-          }),
-        ],
-      );
-      // Attached jobs still waiting whose supervisor (holding the caller's connection) is gone.
-      const orphaned = await db.query<{ id: string }>(
-        `UPDATE jobs SET status = 'cancelled', error = $2, completed_at = $1
-         WHERE status = 'pending' AND attached AND home <> $3 AND NOT EXISTS (
-           SELECT 1 FROM supervisors s WHERE s.id = jobs.home AND s.seen_at >= $1::bigint - $4::bigint)
-         RETURNING id`,
-        [
-          now,
-          JSON.stringify({
-            code: 'FLEET_ERR_JOB_CANCELLED',
-            message: 'the supervisor its caller waited on stopped; nobody can receive the answer',
-          }),
-          this.owner,
-          this.#options.leaseMs,
-        ],
-      );
-      cancelled.rows.push(...orphaned.rows);
-      for (const { id } of cancelled.rows) await this.#notify(db, id, 'cancelled');
-      for (const { id } of failed.rows) await this.#notify(db, id, 'failed');
-      for (const { id } of requeued.rows) await this.#notify(db, id, 'pending');
-      return {
-        requeued: requeued.rowCount ?? 0,
-        failed: failed.rowCount ?? 0,
-        cancelled: cancelled.rows.length,
-      };
-    });
+  async reclaimExpired(now: number): Promise<RecoveryCounts> {
+    return this.#transaction(async (db) =>
+      this.#announce(db, await takeBackExpired(db, now, this.owner, this.#options.leaseMs)),
+    );
   }
 
   /**
@@ -448,54 +393,27 @@ export class PostgresJobStore implements JobStore {
    * state folder), and claims whose lease ran out. Another live supervisor's jobs are left
    * alone.
    */
-  async recover(now: number): Promise<{ requeued: number; failed: number; cancelled: number }> {
-    const own = await this.#transaction(async (db) => {
-      const mine = `status IN ${OPEN} AND (owner = $2 OR home = $2)`;
-      const cancelled = await db.query<{ id: string }>(
-        `UPDATE jobs SET status = 'cancelled', error = $3, completed_at = $1, lease_until = NULL
-         WHERE ${mine} AND attached RETURNING id`,
-        [
-          now,
-          this.owner,
-          JSON.stringify({
-            code: 'FLEET_ERR_JOB_CANCELLED',
-            message:
-              'the supervisor restarted while its caller waited; nobody can receive the answer',
-          }),
-        ],
-      );
-      const failed = await db.query<{ id: string }>(
-        `UPDATE jobs SET status = 'failed', error = $3, completed_at = $1, lease_until = NULL
-         WHERE status IN ('running', 'queued') AND owner = $2 AND attempts >= max_attempts RETURNING id`,
-        [
-          now,
-          this.owner,
-          JSON.stringify({
-            code: 'FLEET_ERR_JOB_ATTEMPTS',
-            message: 'the supervisor stopped while this job ran, and it has no attempts left',
-          }),
-        ],
-      );
-      const requeued = await db.query<{ id: string }>(
-        `UPDATE jobs SET status = 'pending', started_at = NULL, resolved_model = NULL, backend = NULL,
-           owner = NULL, lease_until = NULL, claim_token = NULL
-         WHERE status IN ('running', 'queued') AND owner = $1 RETURNING id`,
-        [this.owner],
-      );
-      for (const { id } of cancelled.rows) await this.#notify(db, id, 'cancelled');
-      for (const { id } of failed.rows) await this.#notify(db, id, 'failed');
-      for (const { id } of requeued.rows) await this.#notify(db, id, 'pending');
-      return {
-        requeued: requeued.rows.length,
-        failed: failed.rows.length,
-        cancelled: cancelled.rows.length,
-      };
-    });
+  async recover(now: number): Promise<RecoveryCounts> {
+    const own = await this.#transaction(async (db) =>
+      this.#announce(db, await takeBackOwn(db, now, this.owner)),
+    );
     const others = await this.reclaimExpired(now);
     return {
       requeued: own.requeued + others.requeued,
       failed: own.failed + others.failed,
       cancelled: own.cancelled + others.cancelled,
+    };
+  }
+
+  /** Tells the other supervisors what recovery changed; the counts for the log. */
+  async #announce(db: pg.PoolClient, taken: TakenBack): Promise<RecoveryCounts> {
+    for (const id of taken.cancelled) await this.#notify(db, id, 'cancelled');
+    for (const id of taken.failed) await this.#notify(db, id, 'failed');
+    for (const id of taken.requeued) await this.#notify(db, id, 'pending');
+    return {
+      requeued: taken.requeued.length,
+      failed: taken.failed.length,
+      cancelled: taken.cancelled.length,
     };
   }
 
