@@ -21,7 +21,6 @@ import { type JobError, ladderOfAlias } from '../queue/job.js';
 import type { Jobs } from '../queue/jobs.js';
 import type { JobStore } from '../queue/store.js';
 import {
-  type Capacity,
   type DemandGroup,
   type LoadedState,
   type Plan,
@@ -29,6 +28,7 @@ import {
 } from '../scheduler/planner.js';
 import { aliasResolver } from './aliases.js';
 import type { OllamaBackend } from './backend.js';
+import { capacityOf, loadedStateOf } from './card-state.js';
 import { JobRunner } from './job-runner.js';
 import { ModelActions } from './model-actions.js';
 
@@ -99,12 +99,12 @@ export interface EngineOptions {
   agingMs: number;
   keepAlive: string | number;
   timeouts: { load: number; request: number };
+  /** A model Ollama holds changed: loaded (with how long it took) or unloaded. */
+  onModelChange?: (change: { type: 'load' | 'unload'; model: string; seconds?: number }) => void;
   /**
    * VRAM trouble met by a job, for the ladder policy: an out-of-memory answer (hard), or a
    * runner that died without saying why, which on a GPU is mostly memory (soft).
    */
-  /** A model Ollama holds changed: loaded (with how long it took) or unloaded. */
-  onModelChange?: (change: { type: 'load' | 'unload'; model: string; seconds?: number }) => void;
   onVramIncident?: (incident: {
     model: string;
     message: string;
@@ -116,32 +116,6 @@ export interface EngineOptions {
 const MAX_BACKOFF_MS = 10_000;
 /** While a backend does not answer, it is asked again this often. */
 const PROBE_EVERY_MS = 1_000;
-/** A model whose keep-alive ends sooner than this gets no new jobs until it is renewed. */
-const EXPIRY_GUARD_MS = 2_000;
-
-/**
- * The card as the planner sees it: usable bytes (what is used plus what is free, so the
- * driver's reserve is left out) and what other processes hold. Several cards are planned as
- * one for now (Ollama spreads a model that does not fit one).
- */
-function capacityOf(
-  snapshot: ResourceSnapshot | undefined,
-  configured: number | undefined,
-  maxLoadedModels: number | undefined,
-): Capacity {
-  // Ollama's own default: three models per GPU.
-  const maxModels = maxLoadedModels ?? 3 * Math.max(1, snapshot?.gpus.length ?? 1);
-  const totals = snapshot?.totals;
-  if (snapshot?.telemetry.available && totals?.used !== undefined && totals.free !== undefined) {
-    return {
-      total: totals.used + totals.free,
-      external: snapshot.gpus.reduce((sum, g) => sum + (g.external ?? 0), 0),
-      maxModels,
-    };
-  }
-  return { total: configured, external: 0, maxModels };
-}
-
 export class Engine {
   #state: EngineState = 'idle';
   readonly #runner: JobRunner;
@@ -462,28 +436,14 @@ export class Engine {
 
   /** What the card holds as the planner counts it: jobs running, unloads under way left out. */
   #loadedState(snapshot: ResourceSnapshot, now: number): LoadedState[] {
-    const running = this.runningByModel();
-    const loaded: LoadedState[] = snapshot.loaded
-      .filter((m) => !this.#actions.isUnloading(m.name))
-      .map((m) => ({
-        model: canonicalModelName(m.name),
-        bytes: m.size_vram,
-        running: 0,
-        // Close to its keep-alive's end: a load (an empty generate) renews it before new jobs.
-        expiring: Date.parse(m.expires_at) - now < EXPIRY_GUARD_MS,
-      }));
-    const preemptible = this.#runner.preemptibleByModel(this.#preemptible);
-    for (const l of loaded) {
-      l.running = running[l.model] ?? 0;
-      l.preemptible = preemptible[l.model] ?? 0;
-      if (l.running > 0) l.expiring = false;
-    }
-    // A model whose jobs still run after Ollama dropped it (or before ps shows it) stays counted.
-    for (const [model, count] of Object.entries(running)) {
-      if (!loaded.some((l) => l.model === model))
-        loaded.push({ model, bytes: this.options.estimate(model) ?? 0, running: count });
-    }
-    return loaded;
+    return loadedStateOf({
+      snapshot,
+      now,
+      running: this.runningByModel(),
+      preemptible: this.#runner.preemptibleByModel(this.#preemptible),
+      isUnloading: (model) => this.#actions.isUnloading(model),
+      estimate: this.options.estimate,
+    });
   }
 
   /** The planner's answer for the demand of this loop and the given picture of the card. */
