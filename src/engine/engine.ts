@@ -20,12 +20,7 @@ import type { JobEvents } from '../queue/events.js';
 import { type JobError, ladderOfAlias } from '../queue/job.js';
 import type { Jobs } from '../queue/jobs.js';
 import type { JobStore } from '../queue/store.js';
-import {
-  type DemandGroup,
-  type LoadedState,
-  type Plan,
-  plan,
-} from '../scheduler/planner.js';
+import { type DemandGroup, type LoadedState, type Plan, plan } from '../scheduler/planner.js';
 import { aliasResolver } from './aliases.js';
 import type { OllamaBackend } from './backend.js';
 import { capacityOf, loadedStateOf } from './card-state.js';
