@@ -21,12 +21,12 @@ import {
   type Job,
   type JobError,
   type JobStatus,
-  KIND_ENDPOINTS,
   type NewJob,
   PRIORITIES,
   PRIORITY_RANK,
   type Priority,
 } from './job.js';
+import { type JobRow, toJob } from './job-row.js';
 import {
   type RecoveryCounts,
   type TakenBack,
@@ -45,30 +45,6 @@ const SUBMIT_LOCK = 0x666c6566;
 export interface RemoteChange {
   id: string;
   status: JobStatus;
-}
-
-interface Row {
-  seq: number;
-  id: string;
-  model: string;
-  resolved_model: string | null;
-  backend: string | null;
-  kind: Job['kind'];
-  endpoint: string | null;
-  request: string;
-  attached: boolean;
-  priority: number;
-  metadata: string | null;
-  client: string | null;
-  status: JobStatus;
-  attempts: number;
-  max_attempts: number;
-  result: string | null;
-  error: string | null;
-  submitted_at: number;
-  started_at: number | null;
-  completed_at: number | null;
-  owner: string | null;
 }
 
 export interface PostgresStoreOptions {
@@ -183,12 +159,13 @@ export class PostgresJobStore implements JobStore {
         if (repeat) {
           out.push(
             toJob(
-              (await db.query<Row>('SELECT * FROM jobs WHERE id = $1', [repeat])).rows[0] as Row,
+              (await db.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [repeat]))
+                .rows[0] as JobRow,
             ),
           );
           continue;
         }
-        const { rows } = await db.query<Row>(
+        const { rows } = await db.query<JobRow>(
           `INSERT INTO jobs (id, model, kind, endpoint, request, attached, priority, metadata, client,
              idempotency_key, status, max_attempts, submitted_at, home)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13) RETURNING *`,
@@ -208,7 +185,7 @@ export class PostgresJobStore implements JobStore {
             job.attached ? this.owner : null,
           ],
         );
-        const saved = rows[0] as Row;
+        const saved = rows[0] as JobRow;
         if (job.idempotency_key) known.set(job.idempotency_key, saved.id);
         // Other supervisors' dispatchers learn of new work at once.
         await this.#notify(db, saved.id, 'pending');
@@ -219,12 +196,12 @@ export class PostgresJobStore implements JobStore {
   }
 
   async get(id: string): Promise<Job | undefined> {
-    const { rows } = await this.#pool.query<Row>('SELECT * FROM jobs WHERE id = $1', [id]);
+    const { rows } = await this.#pool.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [id]);
     return rows[0] ? toJob(rows[0]) : undefined;
   }
 
   async list(filter: { status?: JobStatus; model?: string; limit: number }): Promise<Job[]> {
-    const { rows } = await this.#pool.query<Row>(
+    const { rows } = await this.#pool.query<JobRow>(
       `SELECT * FROM jobs WHERE ($1::text IS NULL OR status = $1)
          AND ($2::text IS NULL OR model = $2 OR resolved_model = $2)
        ORDER BY seq DESC LIMIT $3`,
@@ -255,7 +232,7 @@ export class PostgresJobStore implements JobStore {
 
   async claim(request: ClaimRequest): Promise<Job[]> {
     if (request.models.length === 0 || request.limit <= 0) return [];
-    const { rows } = await this.#pool.query<Row>(
+    const { rows } = await this.#pool.query<JobRow>(
       `WITH picked AS (
          SELECT id FROM jobs
          WHERE status = 'pending' AND model = ANY($1) AND (attached = FALSE OR home = $5)
@@ -313,7 +290,7 @@ export class PostgresJobStore implements JobStore {
   ): Promise<Job | undefined> {
     return this.#transaction(async (db) => {
       // Only the current claim (or a job no supervisor holds) goes back.
-      const { rows } = await db.query<Row>(
+      const { rows } = await db.query<JobRow>(
         `SELECT * FROM jobs WHERE id = $1 AND status IN ('running', 'queued')
            AND (owner IS NULL OR owner = $2) FOR UPDATE`,
         [id, this.owner],
@@ -326,7 +303,7 @@ export class PostgresJobStore implements JobStore {
         code: 'FLEET_ERR_JOB_ATTEMPTS',
         message: `gave up after ${attempts} attempts; the last: ${error.message}`,
       };
-      const updated = await db.query<Row>(
+      const updated = await db.query<JobRow>(
         outOfAttempts
           ? `UPDATE jobs SET status = 'failed', attempts = $2, error = $3, completed_at = $4,
                lease_until = NULL WHERE id = $1 RETURNING *`
@@ -337,7 +314,7 @@ export class PostgresJobStore implements JobStore {
           ? [id, attempts, JSON.stringify(final), now]
           : [id, attempts, JSON.stringify(error)],
       );
-      const saved = updated.rows[0] as Row;
+      const saved = updated.rows[0] as JobRow;
       await this.#notify(db, saved.id, saved.status);
       return toJob(saved);
     });
@@ -510,7 +487,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async #change(sql: string, params: unknown[]): Promise<Job | undefined> {
-    const { rows } = await this.#pool.query<Row>(sql, params);
+    const { rows } = await this.#pool.query<JobRow>(sql, params);
     const row = rows[0];
     if (!row) return undefined;
     await this.#notify(this.#pool, row.id, row.status);
@@ -535,29 +512,6 @@ export class PostgresJobStore implements JobStore {
       db.release();
     }
   }
-}
-
-function toJob(row: Row): Job {
-  return {
-    id: row.id,
-    model: row.model,
-    resolved_model: row.resolved_model,
-    backend: row.backend,
-    kind: row.kind,
-    endpoint: row.endpoint ?? KIND_ENDPOINTS[row.kind],
-    request: JSON.parse(row.request),
-    attached: row.attached,
-    priority: PRIORITIES[row.priority] ?? 'normal',
-    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
-    client: row.client,
-    status: row.status,
-    attempts: row.attempts,
-    result: row.result === null ? null : JSON.parse(row.result),
-    error: row.error === null ? null : JSON.parse(row.error),
-    submitted_at: row.submitted_at,
-    started_at: row.started_at,
-    completed_at: row.completed_at,
-  };
 }
 
 /** A connection URL as logs may show it: the password left out. */

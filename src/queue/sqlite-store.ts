@@ -14,39 +14,16 @@ import {
   type Job,
   type JobError,
   type JobStatus,
-  KIND_ENDPOINTS,
   type NewJob,
   PRIORITIES,
   PRIORITY_RANK,
   type Priority,
 } from './job.js';
+import { type JobRow, toJob } from './job-row.js';
 import { openJobDatabase } from './sqlite-schema.js';
 import type { ClaimRequest, JobCounts, JobStore, ModelDemand, StoreSettings } from './store.js';
 
 export const JOBS_FILE = 'jobs.db';
-
-interface Row {
-  seq: number;
-  id: string;
-  model: string;
-  resolved_model: string | null;
-  backend: string | null;
-  kind: Job['kind'];
-  endpoint: string | null;
-  request: string;
-  attached: number;
-  priority: number;
-  metadata: string | null;
-  client: string | null;
-  status: JobStatus;
-  attempts: number;
-  max_attempts: number;
-  result: string | null;
-  error: string | null;
-  submitted_at: number;
-  started_at: number | null;
-  completed_at: number | null;
-}
 
 /** The effective rank as SQL: priority lifted one level per aging period, never below 0. */
 const RANK = 'MAX(priority - CAST((@now - submitted_at) / @aging AS INTEGER), 0)';
@@ -116,7 +93,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   #getSync(id: string): Job | undefined {
-    const row = this.#db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    const row = this.#db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
     return row ? toJob(row) : undefined;
   }
 
@@ -128,7 +105,7 @@ export class SqliteJobStore implements JobStore {
       .prepare(
         `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`,
       )
-      .all({ status: filter.status, model: filter.model, limit: filter.limit }) as Row[];
+      .all({ status: filter.status, model: filter.model, limit: filter.limit }) as JobRow[];
     return rows.map(toJob);
   }
 
@@ -217,7 +194,7 @@ export class SqliteJobStore implements JobStore {
     const changed = this.#db.transaction(() => {
       const row = this.#db
         .prepare(`SELECT * FROM jobs WHERE id = ? AND status IN ('running', 'queued')`)
-        .get(id) as Row | undefined;
+        .get(id) as JobRow | undefined;
       if (!row) return 0;
       const attempts = countAttempt ? row.attempts : Math.max(0, row.attempts - 1);
       if (attempts >= row.max_attempts) {
@@ -422,29 +399,6 @@ export class SqliteJobStore implements JobStore {
     this.#closed = true;
     this.#db.close();
   }
-}
-
-function toJob(row: Row): Job {
-  return {
-    id: row.id,
-    model: row.model,
-    resolved_model: row.resolved_model,
-    backend: row.backend,
-    kind: row.kind,
-    endpoint: row.endpoint ?? KIND_ENDPOINTS[row.kind],
-    request: JSON.parse(row.request),
-    attached: row.attached === 1,
-    priority: PRIORITIES[row.priority] ?? 'normal',
-    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
-    client: row.client,
-    status: row.status,
-    attempts: row.attempts,
-    result: row.result === null ? null : JSON.parse(row.result),
-    error: row.error === null ? null : JSON.parse(row.error),
-    submitted_at: row.submitted_at,
-    started_at: row.started_at,
-    completed_at: row.completed_at,
-  };
 }
 
 /** How many of the sorted numbers are below `value` (binary search). */
