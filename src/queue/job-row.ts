@@ -3,7 +3,15 @@
  * and the one way back to a `Job`. Both stores use it: SQLite keeps `attached` as 0/1,
  * PostgreSQL as a boolean.
  */
-import { type Job, type JobStatus, KIND_ENDPOINTS, PRIORITIES } from './job.js';
+import {
+  JOB_STATUSES,
+  type Job,
+  type JobStatus,
+  KIND_ENDPOINTS,
+  PRIORITIES,
+  type Priority,
+} from './job.js';
+import type { JobCounts } from './store.js';
 
 export interface JobRow {
   seq: number;
@@ -50,4 +58,39 @@ export function toJob(row: JobRow): Job {
     started_at: row.started_at,
     completed_at: row.completed_at,
   };
+}
+
+/** Jobs not yet final, as both stores' SQL says it. */
+export const OPEN_STATUSES = "('pending', 'queued', 'running')";
+
+/** The counts of `JobStore.counts`, from jobs per status and open jobs per model and status. */
+export function countsOf(
+  byStatusRows: readonly { status: JobStatus; n: number }[],
+  byModelRows: readonly { model: string; status: 'pending' | 'queued' | 'running'; n: number }[],
+): JobCounts {
+  const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+  let total = 0;
+  for (const row of byStatusRows) {
+    byStatus[row.status] = row.n;
+    total += row.n;
+  }
+  const byModel: JobCounts['by_model'] = {};
+  for (const row of byModelRows) {
+    const entry = byModel[row.model] ?? { pending: 0, queued: 0, running: 0 };
+    entry[row.status] = row.n;
+    byModel[row.model] = entry;
+  }
+  return { total, by_status: byStatus, by_model: byModel };
+}
+
+/** `JobStore.openBreakdown` from rows of status, model, priority rank and count. */
+export function breakdownOf(
+  rows: readonly { status: JobStatus; model: string; priority: number; n: number }[],
+): { status: JobStatus; model: string; priority: Priority; count: number }[] {
+  return rows.map((r) => ({
+    status: r.status,
+    model: r.model,
+    priority: PRIORITIES[r.priority] ?? 'normal',
+    count: r.n,
+  }));
 }

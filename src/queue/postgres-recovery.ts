@@ -5,6 +5,7 @@
  * announce them.
  */
 import type pg from 'pg';
+import { OPEN_STATUSES as OPEN } from './job-row.js';
 
 export interface TakenBack {
   requeued: string[];
@@ -17,8 +18,6 @@ export interface RecoveryCounts {
   failed: number;
   cancelled: number;
 }
-
-const OPEN = "('pending', 'queued', 'running')";
 
 const error = (code: string, message: string) => JSON.stringify({ code, message });
 

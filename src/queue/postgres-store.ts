@@ -17,7 +17,6 @@ import pg from 'pg';
 import { Errors, FleetError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
-  JOB_STATUSES,
   type Job,
   type JobError,
   type JobStatus,
@@ -26,7 +25,7 @@ import {
   PRIORITY_RANK,
   type Priority,
 } from './job.js';
-import { type JobRow, toJob } from './job-row.js';
+import { breakdownOf, countsOf, type JobRow, OPEN_STATUSES as OPEN, toJob } from './job-row.js';
 import {
   type RecoveryCounts,
   type TakenBack,
@@ -36,7 +35,6 @@ import {
 import { migrate } from './postgres-schema.js';
 import type { ClaimRequest, JobCounts, JobStore, ModelDemand, StoreSettings } from './store.js';
 
-const OPEN = "('pending', 'queued', 'running')";
 const CHANNEL = 'fleet_jobs';
 /** Submits take this transaction lock: the queue bound and idempotency hold across supervisors. */
 const SUBMIT_LOCK = 0x666c6566;
@@ -411,32 +409,15 @@ export class PostgresJobStore implements JobStore {
   }
 
   async counts(): Promise<JobCounts> {
-    const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<
-      JobStatus,
-      number
-    >;
-    let total = 0;
-    const statuses = await this.#pool.query<{ status: JobStatus; n: number }>(
-      'SELECT status, COUNT(*)::int AS n FROM jobs GROUP BY status',
-    );
-    for (const row of statuses.rows) {
-      byStatus[row.status] = row.n;
-      total += row.n;
-    }
-    const byModel: JobCounts['by_model'] = {};
-    const models = await this.#pool.query<{
-      model: string;
-      status: 'pending' | 'queued' | 'running';
-      n: number;
-    }>(
-      `SELECT model, status, COUNT(*)::int AS n FROM jobs WHERE status IN ${OPEN} GROUP BY model, status`,
-    );
-    for (const row of models.rows) {
-      const entry = byModel[row.model] ?? { pending: 0, queued: 0, running: 0 };
-      entry[row.status] = row.n;
-      byModel[row.model] = entry;
-    }
-    return { total, by_status: byStatus, by_model: byModel };
+    const [statuses, models] = await Promise.all([
+      this.#pool.query<{ status: JobStatus; n: number }>(
+        'SELECT status, COUNT(*)::int AS n FROM jobs GROUP BY status',
+      ),
+      this.#pool.query<{ model: string; status: 'pending' | 'queued' | 'running'; n: number }>(
+        `SELECT model, status, COUNT(*)::int AS n FROM jobs WHERE status IN ${OPEN} GROUP BY model, status`,
+      ),
+    ]);
+    return countsOf(statuses.rows, models.rows);
   }
 
   async openBreakdown(): Promise<
@@ -451,12 +432,7 @@ export class PostgresJobStore implements JobStore {
       `SELECT status, model, priority, COUNT(*)::int AS n FROM jobs WHERE status IN ${OPEN}
        GROUP BY status, model, priority`,
     );
-    return rows.map((r) => ({
-      status: r.status,
-      model: r.model,
-      priority: PRIORITIES[r.priority] ?? 'normal',
-      count: r.n,
-    }));
+    return breakdownOf(rows);
   }
 
   async prune(before: number): Promise<number> {

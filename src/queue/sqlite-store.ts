@@ -10,7 +10,6 @@ import type Database from 'better-sqlite3';
 import { Errors, FleetError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
-  JOB_STATUSES,
   type Job,
   type JobError,
   type JobStatus,
@@ -19,7 +18,7 @@ import {
   PRIORITY_RANK,
   type Priority,
 } from './job.js';
-import { type JobRow, toJob } from './job-row.js';
+import { breakdownOf, countsOf, type JobRow, OPEN_STATUSES as OPEN, toJob } from './job-row.js';
 import { openJobDatabase } from './sqlite-schema.js';
 import type { ClaimRequest, JobCounts, JobStore, ModelDemand, StoreSettings } from './store.js';
 
@@ -27,7 +26,6 @@ export const JOBS_FILE = 'jobs.db';
 
 /** The effective rank as SQL: priority lifted one level per aging period, never below 0. */
 const RANK = 'MAX(priority - CAST((@now - submitted_at) / @aging AS INTEGER), 0)';
-const OPEN = "('pending', 'queued', 'running')";
 
 export class SqliteJobStore implements JobStore {
   readonly file: string;
@@ -344,46 +342,28 @@ export class SqliteJobStore implements JobStore {
   async openBreakdown(): Promise<
     { status: JobStatus; model: string; priority: Priority; count: number }[]
   > {
-    const rows = this.#db
-      .prepare(
-        `SELECT status, model, priority, COUNT(*) AS n FROM jobs WHERE status IN ${OPEN}
-         GROUP BY status, model, priority`,
-      )
-      .all() as { status: JobStatus; model: string; priority: number; n: number }[];
-    return rows.map((r) => ({
-      status: r.status,
-      model: r.model,
-      priority: PRIORITIES[r.priority] ?? 'normal',
-      count: r.n,
-    }));
+    return breakdownOf(
+      this.#db
+        .prepare(
+          `SELECT status, model, priority, COUNT(*) AS n FROM jobs WHERE status IN ${OPEN}
+           GROUP BY status, model, priority`,
+        )
+        .all() as { status: JobStatus; model: string; priority: number; n: number }[],
+    );
   }
 
   async counts(): Promise<JobCounts> {
-    const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<
-      JobStatus,
-      number
-    >;
-    let total = 0;
-    for (const row of this.#db
-      .prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status')
-      .all() as {
-      status: JobStatus;
-      n: number;
-    }[]) {
-      byStatus[row.status] = row.n;
-      total += row.n;
-    }
-    const byModel: JobCounts['by_model'] = {};
-    for (const row of this.#db
-      .prepare(
-        `SELECT model, status, COUNT(*) AS n FROM jobs WHERE status IN ${OPEN} GROUP BY model, status`,
-      )
-      .all() as { model: string; status: 'pending' | 'queued' | 'running'; n: number }[]) {
-      const entry = byModel[row.model] ?? { pending: 0, queued: 0, running: 0 };
-      entry[row.status] = row.n;
-      byModel[row.model] = entry;
-    }
-    return { total, by_status: byStatus, by_model: byModel };
+    return countsOf(
+      this.#db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status').all() as {
+        status: JobStatus;
+        n: number;
+      }[],
+      this.#db
+        .prepare(
+          `SELECT model, status, COUNT(*) AS n FROM jobs WHERE status IN ${OPEN} GROUP BY model, status`,
+        )
+        .all() as { model: string; status: 'pending' | 'queued' | 'running'; n: number }[],
+    );
   }
 
   async prune(before: number): Promise<number> {
