@@ -18,14 +18,16 @@ import { SerialEffects } from './fleet/effects.js';
 import { currentModel, type Incident, type LadderOutcome } from './fleet/ladder.js';
 import { LadderCache } from './fleet/ladder-cache.js';
 import { LadderStore } from './fleet/ladder-store.js';
-import { healthProblems, incidentLadders, telemetryIncidents } from './fleet/policy.js';
+import { healthProblems, incidentLadders } from './fleet/policy.js';
 import { startLadderSchedules } from './fleet/schedule.js';
-import { cardOf, type ResourceSnapshot, usableOf } from './gpu/snapshot.js';
+import { telemetryWatch } from './fleet/telemetry-watch.js';
+import { cardOf, usableOf } from './gpu/snapshot.js';
 import type { Logger } from './log.js';
 import { FleetMetrics } from './metrics/metrics.js';
 import { JobEvents } from './queue/events.js';
 import { Jobs } from './queue/jobs.js';
 import { openStore, runSharedQueue, supervisorId } from './queue/open.js';
+import { QueuePositions } from './queue/positions.js';
 import { KnownModels } from './registry/known-models.js';
 import { ModelRegistry } from './registry/registry.js';
 import { VERSION } from './version.js';
@@ -40,8 +42,6 @@ export interface Supervisor {
 }
 
 const PRUNE_EVERY_MS = 3_600_000;
-/** How often "the current rung no longer fits" may count as an incident. */
-const TELEMETRY_INCIDENT_EVERY_MS = 60_000;
 
 export async function startSupervisor(options: {
   config: FleetConfig;
@@ -137,6 +137,7 @@ export async function startSupervisor(options: {
   // Every change of a job's state and its event, in one place; stopping a running request is
   // the backend's that runs it.
   const jobs = new Jobs(store, events, now, (id) => backends.cancel(id));
+  const positions = new QueuePositions(store, events);
   // Read at scrape time; the backends are made below, before anyone can scrape.
   const metrics = new FleetMetrics({
     store,
@@ -157,39 +158,16 @@ export async function startSupervisor(options: {
   events.tap((id, event) => metrics.job(id, event));
   countBackgroundFailure = (task) => metrics.backgroundFailure(task);
 
-  // Ladders with downgrade.on_telemetry: when no card can hold the current rung any more
-  // (other processes took the room), that counts toward the threshold before any OOM does.
-  const telemetryNoted = new Map<string, number>();
-  const telemetryWatched = new Set(
-    config.ladders.filter((l) => l.downgrade.on_telemetry).map((l) => l.name),
-  );
-  const weighTelemetry = (snapshot: ResourceSnapshot) => {
-    if (!snapshot.telemetry.available || telemetryWatched.size === 0) return;
-    // The most any backend's card can give models beside other processes.
-    const usable = Math.max(
-      ...backends.list
-        .map((b) => b.monitor.current() ?? snapshot)
-        .filter((s) => s.telemetry.available)
-        .map((s) => (s.totals.total ?? 0) - s.gpus.reduce((sum, g) => sum + (g.external ?? 0), 0)),
-    );
-    background.run('weigh telemetry against the ladders', async () => {
-      const found = telemetryIncidents({
-        at: snapshot.at,
-        usable,
-        ladders: (await ladders.read()).ladders,
-        watched: telemetryWatched,
-        estimate,
-        lastNoted: telemetryNoted,
-        everyMs: TELEMETRY_INCIDENT_EVERY_MS,
-        weight: config.detection.weights.soft,
-      });
-      for (const { ladder, incident } of found) {
-        telemetryNoted.set(ladder, incident.at);
-        const outcome = await ladders.apply(ladder, { type: 'incident', incident });
-        fleetLog.warn({ ladder, transition: outcome.transition }, outcome.message);
-      }
-    });
-  };
+  // A rung no card can hold any more counts toward the threshold before any OOM does.
+  const weighTelemetry = telemetryWatch({
+    ladders: config.ladders,
+    store: ladders,
+    snapshots: () => backends.list.map((b) => b.monitor.current()),
+    estimate,
+    weight: config.detection.weights.soft,
+    background,
+    log: fleetLog,
+  });
 
   /** Incidents name their backend when there are several. */
   const backendField = (backend: string) => (config.backends.length > 1 ? { backend } : {});
@@ -203,6 +181,7 @@ export async function startSupervisor(options: {
         store,
         jobs,
         events,
+        positions,
         estimateOn: (model, card) =>
           registry.estimate(model, card === undefined ? {} : { card }).bytes,
         ladders: currentLadders,

@@ -44,6 +44,7 @@ export interface SharedParts
     | 'agingMs'
     | 'keepAlive'
     | 'mayFailUnplaceable'
+    | 'positions'
   > {
   config: FleetConfig;
   /** Bytes a model needs on a kind of card (undefined: not known), as the registry learned. */

@@ -19,6 +19,7 @@ import { canonicalModelName } from '../ollama/names.js';
 import type { JobEvents } from '../queue/events.js';
 import { type JobError, ladderOfAlias } from '../queue/job.js';
 import type { Jobs } from '../queue/jobs.js';
+import { QueuePositions } from '../queue/positions.js';
 import type { JobStore } from '../queue/store.js';
 import { type DemandGroup, type LoadedState, type Plan, plan } from '../scheduler/planner.js';
 import { aliasResolver } from './aliases.js';
@@ -54,6 +55,8 @@ const PREEMPTIBLE: Record<PreemptPolicy, ReadonlySet<string>> = {
 };
 
 export interface EngineOptions {
+  /** Publishes queue positions to watchers; shared by the dispatchers of several backends. */
+  positions?: QueuePositions;
   /**
    * Whether jobs this supervisor can never run may fail here (default yes); on a shared
    * queue, only while no other supervisor is alive that might run them.
@@ -114,7 +117,7 @@ const PROBE_EVERY_MS = 1_000;
 export class Engine {
   #state: EngineState = 'idle';
   readonly #runner: JobRunner;
-  readonly #positions = new Map<string, number>();
+  readonly #positions: QueuePositions;
   #backoffMs = 0;
   /** The run's signal: every load, unload and poll stops with it. */
   #signal: AbortSignal = new AbortController().signal;
@@ -144,6 +147,7 @@ export class Engine {
   constructor(private readonly options: EngineOptions) {
     this.#sleep = options.sleep ?? ((ms, signal) => sleep(ms, undefined, { signal }));
     this.#health = options.backend.health ?? new BackendHealth(options.now);
+    this.#positions = options.positions ?? new QueuePositions(options.store, options.events);
     // Down: what runs there will not finish; it goes back to the queue for any backend.
     this.#health.onChange(({ state, problem }) => {
       // Back (a poll or a probe answered): no more waiting between loops.
@@ -395,7 +399,7 @@ export class Engine {
       });
       for (const job of jobs) this.#runner.start(job);
     }
-    await this.#publishPositions(at);
+    await this.#positions.publish(at);
   }
 
   /** Starts unloading the models callers asked to let go, of those no job needs now. */
@@ -502,19 +506,5 @@ export class Engine {
         { model, error, jobs: failed },
         `failed the waiting jobs of ${model}`,
       );
-  }
-
-  /** Tells the jobs someone watches where they now stand. */
-  async #publishPositions(at: number): Promise<void> {
-    for (const id of this.options.events.watched()) {
-      const position = await this.options.store.position(id, at);
-      if (position === undefined) {
-        this.#positions.delete(id);
-        continue;
-      }
-      if (this.#positions.get(id) === position) continue;
-      this.#positions.set(id, position);
-      this.options.events.publish(id, { type: 'position', position });
-    }
   }
 }
