@@ -21,6 +21,7 @@ import { type JobError, ladderOfAlias } from '../queue/job.js';
 import type { Jobs } from '../queue/jobs.js';
 import { QueuePositions } from '../queue/positions.js';
 import type { JobStore } from '../queue/store.js';
+import { PlanLog } from '../scheduler/plan-log.js';
 import { type DemandGroup, type LoadedState, type Plan, plan } from '../scheduler/planner.js';
 import { aliasResolver } from './aliases.js';
 import type { OllamaBackend } from './backend.js';
@@ -128,7 +129,7 @@ export class Engine {
   #wake: (() => void) | undefined;
   /** The load or unload being carried out; one at a time. */
   readonly #actions: ModelActions;
-  #lastDecision = '';
+  readonly #planLog: PlanLog;
   /** The demand of the last dispatch, by concrete model. */
   #groups = new Map<string, DemandGroup>();
   /** All of it, this backend's share or not (to find the names a failing model's jobs carry). */
@@ -148,6 +149,7 @@ export class Engine {
     this.#sleep = options.sleep ?? ((ms, signal) => sleep(ms, undefined, { signal }));
     this.#health = options.backend.health ?? new BackendHealth(options.now);
     this.#positions = options.positions ?? new QueuePositions(options.store, options.events);
+    this.#planLog = new PlanLog(options.schedulerLog);
     // Down: what runs there will not finish; it goes back to the queue for any backend.
     this.#health.onChange(({ state, problem }) => {
       // Back (a poll or a probe answered): no more waiting between loops.
@@ -359,7 +361,7 @@ export class Engine {
     }
     this.#groups = this.#share(groups, at);
     const decision = this.#decide(snapshot, at, this.#actions.busy);
-    this.#logDecision(decision);
+    this.#planLog.note(decision);
     // On a shared queue another host may run what this one cannot: only fail when none can.
     const mayFail = this.options.mayFailUnplaceable?.() ?? true;
     for (const { model, reason } of mayFail ? decision.impossible : []) {
@@ -459,28 +461,6 @@ export class Engine {
       busy,
       now,
     });
-  }
-
-  /** Logs a plan when it changes, so the log says what the scheduler did and why. */
-  #logDecision(decision: Plan): void {
-    const key = JSON.stringify([
-      decision.unload,
-      decision.load,
-      decision.draining,
-      decision.impossible,
-    ]);
-    if (key === this.#lastDecision) return;
-    this.#lastDecision = key;
-    if (
-      decision.unload.length === 0 &&
-      decision.load === undefined &&
-      decision.draining.length === 0
-    )
-      return;
-    this.options.schedulerLog.info(
-      { unload: decision.unload, load: decision.load, draining: decision.draining },
-      decision.reason,
-    );
   }
 
   /** Fails every waiting job of a model (it can never run, or Ollama refuses it). */
