@@ -1,51 +1,5 @@
-/**
- * Several backends behind one supervisor: two simulated Ollamas (stand-ins for two GPUs, each
- * with its own fake nvidia-smi) and a real supervisor over loopback.
- */
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { SIM_DEFAULTS } from '../../src/sim/options.js';
-import { type RunningSimulator, startSimulator } from '../../src/sim/simulator.js';
-import { type Supervisor, startSupervisor } from '../../src/supervisor.js';
-import { captureLogger } from '../helpers/log.js';
-import { fakeNvidiaSmi } from '../helpers/supervisor.js';
-import { tempDir } from '../helpers/temp.js';
-
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const thing of open.splice(0).reverse()) await thing.close();
-});
-
-async function sim(port = 0, vramMib = 8192): Promise<RunningSimulator & { stderr: string[] }> {
-  const stderr: string[] = [];
-  const running = await startSimulator(
-    { ...SIM_DEFAULTS, timeScale: 0.05, vramMib, host: '127.0.0.1', port },
-    { stderr: (line) => stderr.push(line), stdout: () => {} },
-  );
-  open.push(running);
-  return Object.assign(running, { stderr });
-}
-
-async function supervisor(
-  backends: string,
-): Promise<Supervisor & { logs: () => Record<string, unknown>[] }> {
-  const dir = await tempDir();
-  const file = path.join(dir, 'fleet.yaml');
-  await writeFile(
-    file,
-    `backends:\n${backends}api:\n  host: 127.0.0.1\n  port: 0\nstate_dir: ./state\n`,
-  );
-  const { config } = await loadConfig({ path: file });
-  const capture = captureLogger('info');
-  const started = await startSupervisor({ config, log: capture.log });
-  open.push(started);
-  return Object.assign(started, { logs: capture.lines });
-}
-
-const backend = (name: string, url: string, extra = '') =>
-  `  - name: ${name}\n    url: ${url}\n    timeouts: { connect: 2s }\n    gpu:\n      nvidia_smi: ${fakeNvidiaSmi(url)}\n      poll_interval: 200ms\n${extra}`;
+import { describe, expect, it } from 'vitest';
+import { backendEntry, simulatedGpu, supervisorOver } from '../helpers/backends.js';
 
 async function submit(url: string, model: string, prompt = 'hello'): Promise<string> {
   const response = await fetch(`${url}/api/submit`, {
@@ -101,9 +55,9 @@ const MODELS = [
 
 describe('several backends', () => {
   it('spreads models that do not fit one card over both, names the backend of each job, and merges the model lists', async () => {
-    const a = await sim();
-    const b = await sim();
-    const fleet = await supervisor(backend('a', a.url) + backend('b', b.url));
+    const a = await simulatedGpu();
+    const b = await simulatedGpu();
+    const fleet = await supervisorOver(backendEntry('a', a.url) + backendEntry('b', b.url));
     const ids = [];
     for (let i = 0; i < 36; i++)
       ids.push(await submit(fleet.url, MODELS[i % MODELS.length] as string));
@@ -139,11 +93,11 @@ describe('several backends', () => {
   });
 
   it('keeps a model to the backends whose list allows it, and fails a model no list allows', async () => {
-    const a = await sim();
-    const b = await sim();
-    const fleet = await supervisor(
-      backend('a', a.url, '    models: [qwen2.5:0.5b]\n') +
-        backend('b', b.url, '    models: [qwen2.5:0.5b, tinyllama:1.1b]\n'),
+    const a = await simulatedGpu();
+    const b = await simulatedGpu();
+    const fleet = await supervisorOver(
+      backendEntry('a', a.url, '    models: [qwen2.5:0.5b]\n') +
+        backendEntry('b', b.url, '    models: [qwen2.5:0.5b, tinyllama:1.1b]\n'),
     );
     const tiny = await Promise.all([1, 2, 3].map(() => submit(fleet.url, 'tinyllama:1.1b')));
     for (const id of tiny)
@@ -159,9 +113,9 @@ describe('several backends', () => {
   });
 
   it('a backend that dies mid-run loses no job: its jobs run elsewhere with their attempts given back; it is reported down, then back', async () => {
-    const a = await sim();
-    const b = await sim();
-    const fleet = await supervisor(backend('a', a.url) + backend('b', b.url));
+    const a = await simulatedGpu();
+    const b = await simulatedGpu();
+    const fleet = await supervisorOver(backendEntry('a', a.url) + backendEntry('b', b.url));
     const ids = [];
     for (let i = 0; i < 30; i++)
       ids.push(
@@ -184,7 +138,7 @@ describe('several backends', () => {
     expect(jobs.filter((j) => (j.attempts as number) > 1)).toEqual([]);
     expect(jobs.filter((j) => j.backend === 'b').length).toBeGreaterThan(0);
     // Back on the same port: healthy again, and it takes work.
-    await sim(a.port);
+    await simulatedGpu({ port: a.port });
     await until(
       () => stats(fleet.url),
       (s) => s.backends[0]?.healthy === true,

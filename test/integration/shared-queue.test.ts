@@ -1,57 +1,9 @@
-/**
- * Two supervisors on one PostgreSQL queue (a real server the tests start), each with its own
- * simulated GPU (a stand-in for a GPU host): jobs submitted to either run on both, a long-poll
- * on one sees a job the other ran, a cancel on one stops the job running on the other, and a
- * supervisor that stops without a word has its jobs finished by the other once its leases
- * run out.
- */
-import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { SIM_DEFAULTS } from '../../src/sim/options.js';
-import { type RunningSimulator, startSimulator } from '../../src/sim/simulator.js';
-import { type Supervisor, startSupervisor } from '../../src/supervisor.js';
-import { captureLogger } from '../helpers/log.js';
+import { describe, expect, it } from 'vitest';
+import type { Supervisor } from '../../src/supervisor.js';
+import { closeAfterTest, hostOnQueue, simulatedGpu } from '../helpers/backends.js';
 import { freshDatabase } from '../helpers/postgres.js';
-import { fakeNvidiaSmi } from '../helpers/supervisor.js';
-import { tempDir } from '../helpers/temp.js';
-
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const thing of open.splice(0).reverse()) await thing.close().catch(() => {});
-});
-
-async function sim(timeScale = 0.05): Promise<RunningSimulator> {
-  const running = await startSimulator(
-    { ...SIM_DEFAULTS, timeScale, vramMib: 8192, host: '127.0.0.1', port: 0 },
-    { stderr: () => {}, stdout: () => {} },
-  );
-  open.push(running);
-  return running;
-}
-
-async function host(
-  name: string,
-  ollama: string,
-  queue: string,
-  lease = '2s',
-  /** The backend's models list, in YAML's flow form. */
-  models?: string,
-): Promise<Supervisor> {
-  const dir = await tempDir();
-  const file = path.join(dir, 'fleet.yaml');
-  await writeFile(
-    file,
-    `backends:\n  - name: ${name}\n    url: ${ollama}\n    gpu:\n      nvidia_smi: ${fakeNvidiaSmi(ollama)}\n      poll_interval: 200ms\n${models ? `    models: ${models}\n` : ''}queue:\n  url: ${queue}\n  lease: ${lease}\napi:\n  host: 127.0.0.1\n  port: 0\nstate_dir: ./state\n`,
-  );
-  const { config } = await loadConfig({ path: file });
-  const supervisor = await startSupervisor({ config, log: captureLogger('info').log });
-  open.push(supervisor);
-  return supervisor;
-}
 
 /** Until every supervisor has read its card once: a host that has not yet is not yet in service. */
 async function bothReady(hosts: Supervisor[]): Promise<void> {
@@ -96,7 +48,7 @@ async function hangingOllama(simUrl: string): Promise<{ url: string; released: P
     response.end(Buffer.from(await answer.arrayBuffer()));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  open.push({
+  closeAfterTest({
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -125,8 +77,11 @@ async function job(url: string, id: string, wait = 0): Promise<Record<string, un
 describe('several supervisors on one PostgreSQL queue', () => {
   it('jobs submitted to either run on both hosts, and a long-poll on one sees what the other ran', async () => {
     const queue = await freshDatabase();
-    const [s1, s2] = [await sim(), await sim()];
-    const [h1, h2] = [await host('host1', s1.url, queue), await host('host2', s2.url, queue)];
+    const [s1, s2] = [await simulatedGpu(), await simulatedGpu()];
+    const [h1, h2] = [
+      await hostOnQueue('host1', s1.url, queue),
+      await hostOnQueue('host2', s2.url, queue),
+    ];
     await bothReady([h1, h2]);
     const models = ['qwen2.5:0.5b', 'tinyllama:1.1b', 'smollm:360m'];
     const ids: string[] = [];
@@ -161,10 +116,10 @@ describe('several supervisors on one PostgreSQL queue', () => {
     const queue = await freshDatabase();
     // host1's Ollama never answers the prompt "HANG" (a long generation), and says when the
     // request is let go; host2's list leaves the model out, so only host1 runs it.
-    const held = await hangingOllama((await sim()).url);
+    const held = await hangingOllama((await simulatedGpu()).url);
     const [h1, h2] = [
-      await host('host1', held.url, queue, '2s', '[smollm:360m]'),
-      await host('host2', (await sim()).url, queue, '2s', '[qwen2.5:0.5b]'),
+      await hostOnQueue('host1', held.url, queue, { models: '[smollm:360m]' }),
+      await hostOnQueue('host2', (await simulatedGpu()).url, queue, { models: '[qwen2.5:0.5b]' }),
     ];
     await bothReady([h1, h2]);
     const id = await submit(h2.url, 'smollm:360m', 'HANG');

@@ -3,49 +3,13 @@
  * in a real headless Chromium: the Backends panel shows both with their health and cards,
  * follows one going down, and the job tables say which backend ran a job.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { SIM_DEFAULTS } from '../../src/sim/options.js';
-import { type RunningSimulator, startSimulator } from '../../src/sim/simulator.js';
-import { type Supervisor, startSupervisor } from '../../src/supervisor.js';
+import { describe, expect, it } from 'vitest';
+import { backendEntry, simulatedGpu, supervisorOver } from '../helpers/backends.js';
 import { ROOT } from '../helpers/cli.js';
-import { captureLogger } from '../helpers/log.js';
-import { fakeNvidiaSmi } from '../helpers/supervisor.js';
-import { tempDir } from '../helpers/temp.js';
 import { launchBrowser } from './browser.js';
-
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const thing of open.splice(0).reverse()) await thing.close();
-});
-
-async function sim(): Promise<RunningSimulator> {
-  const running = await startSimulator(
-    { ...SIM_DEFAULTS, timeScale: 0.05, vramMib: 8192, host: '127.0.0.1', port: 0 },
-    { stderr: () => {}, stdout: () => {} },
-  );
-  open.push(running);
-  return running;
-}
-
-async function supervisor(backends: string): Promise<Supervisor> {
-  const dir = await tempDir();
-  const file = path.join(dir, 'fleet.yaml');
-  await writeFile(
-    file,
-    `backends:\n${backends}api:\n  host: 127.0.0.1\n  port: 0\nstate_dir: ./state\n`,
-  );
-  const { config } = await loadConfig({ path: file });
-  const started = await startSupervisor({ config, log: captureLogger('info').log });
-  open.push(started);
-  return started;
-}
-
-const backend = (name: string, url: string) =>
-  `  - name: ${name}\n    url: ${url}\n    timeouts: { connect: 2s }\n    gpu:\n      nvidia_smi: ${fakeNvidiaSmi(url)}\n      poll_interval: 200ms\n`;
 
 async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
   const response = await fetch(url, {
@@ -92,9 +56,9 @@ describe('the dashboard over several backends', () => {
   it('shows each backend with its health and cards, one going down, and the backend of each job', {
     timeout: 120_000,
   }, async () => {
-    const a = await sim();
-    const b = await sim();
-    const fleet = await supervisor(backend('a', a.url) + backend('b', b.url));
+    const a = await simulatedGpu();
+    const b = await simulatedGpu();
+    const fleet = await supervisorOver(backendEntry('a', a.url) + backendEntry('b', b.url));
     // Another program takes 2 GiB of b's card.
     await post(`${b.url}/sim/pressure`, { mib: 2048 });
     const browser = await launchBrowser();

@@ -5,48 +5,14 @@
  * itself marked as this one; once supervisor 2 stops and its lease runs out, it leaves the
  * panel.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { SIM_DEFAULTS } from '../../src/sim/options.js';
-import { type RunningSimulator, startSimulator } from '../../src/sim/simulator.js';
-import { type Supervisor, startSupervisor } from '../../src/supervisor.js';
+import { describe, expect, it } from 'vitest';
+import { hostOnQueue, simulatedGpu } from '../helpers/backends.js';
 import { ROOT } from '../helpers/cli.js';
-import { captureLogger } from '../helpers/log.js';
 import { freshDatabase } from '../helpers/postgres.js';
-import { fakeNvidiaSmi } from '../helpers/supervisor.js';
-import { tempDir } from '../helpers/temp.js';
 import { launchBrowser } from './browser.js';
-
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const thing of open.splice(0).reverse()) await thing.close().catch(() => {});
-});
-
-async function sim(): Promise<RunningSimulator> {
-  const running = await startSimulator(
-    { ...SIM_DEFAULTS, timeScale: 0.05, vramMib: 8192, host: '127.0.0.1', port: 0 },
-    { stderr: () => {}, stdout: () => {} },
-  );
-  open.push(running);
-  return running;
-}
-
-/** A supervisor on the shared queue with one backend, `name`, over the simulator at `ollama`. */
-async function host(name: string, ollama: string, queue: string): Promise<Supervisor> {
-  const dir = await tempDir();
-  const file = path.join(dir, 'fleet.yaml');
-  await writeFile(
-    file,
-    `backends:\n  - name: ${name}\n    url: ${ollama}\n    gpu:\n      nvidia_smi: ${fakeNvidiaSmi(ollama)}\n      poll_interval: 200ms\nqueue:\n  url: ${queue}\n  lease: 2s\napi:\n  host: 127.0.0.1\n  port: 0\nstate_dir: ./state\n`,
-  );
-  const { config } = await loadConfig({ path: file });
-  const supervisor = await startSupervisor({ config, log: captureLogger('info').log });
-  open.push(supervisor);
-  return supervisor;
-}
 
 /** This supervisor's id on the queue, as its /api/stats says. */
 async function selfOf(url: string): Promise<string> {
@@ -66,9 +32,9 @@ describe('the dashboard on a shared queue', () => {
     timeout: 120_000,
   }, async () => {
     const queue = await freshDatabase();
-    const [s1, s2] = [await sim(), await sim()];
-    const h1 = await host('host1', s1.url, queue);
-    const h2 = await host('host2', s2.url, queue);
+    const [s1, s2] = [await simulatedGpu(), await simulatedGpu()];
+    const h1 = await hostOnQueue('host1', s1.url, queue);
+    const h2 = await hostOnQueue('host2', s2.url, queue);
     const [id1, id2] = [await selfOf(h1.url), await selfOf(h2.url)];
     expect(id1).not.toBe(id2);
     const browser = await launchBrowser();
@@ -151,7 +117,7 @@ describe('the dashboard on a shared queue', () => {
     timeout: 120_000,
   }, async () => {
     const queue = await freshDatabase();
-    const h1 = await host('host1', (await sim()).url, queue);
+    const h1 = await hostOnQueue('host1', (await simulatedGpu()).url, queue);
     const browser = await launchBrowser();
     try {
       const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
