@@ -1,29 +1,14 @@
-/**
- * `docker compose -f docker-compose.cluster.yml up` end to end on the tests' real dockerd:
- * PostgreSQL (a stand-in for the official image, built from this machine's Debian binaries by
- * scripts/postgres-image-offline.sh, since no registry is reachable here), and two
- * supervisor + simulator pairs standing for two GPU hosts. Jobs submitted to either host
- * run on both, every one once; a long-poll on host 2 sees the jobs host 1 ran.
- */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/cli.js';
-import { docker, dockerHost } from '../helpers/docker.js';
+import { apiTokenOf, runWith } from '../helpers/compose.js';
+import { dockerHost } from '../helpers/docker.js';
 import { freePort } from '../helpers/ollama-stand-in.js';
 
 const project = `fleetcluster${randomBytes(3).toString('hex')}`;
 let env: NodeJS.ProcessEnv = {};
 const hosts: { api: string; token: string }[] = [];
 
-function run(file: string, args: string[], timeout = 300_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd: ROOT, env, timeout }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(' ')}: ${stderr || error.message}`));
-      else resolve(stdout.trim());
-    });
-  });
-}
+const run = (file: string, args: string[]) => runWith(env, file, args);
 
 const compose = (...args: string[]) =>
   run('docker-compose', ['-p', project, '-f', 'docker-compose.cluster.yml', ...args]);
@@ -44,19 +29,6 @@ async function call<T>(
   });
   if (!response.ok) throw new Error(`${route}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
-}
-
-/** The token a supervisor made at its first start, as an operator reads it. */
-async function tokenOf(service: string): Promise<string> {
-  const id = await docker(
-    'ps',
-    '-q',
-    '--filter',
-    `label=com.docker.compose.project=${project}`,
-    '--filter',
-    `label=com.docker.compose.service=${service}`,
-  );
-  return (await docker('exec', id, 'cat', '/var/lib/fleet/api-token')).trim();
 }
 
 beforeAll(async () => {
@@ -104,7 +76,7 @@ describe('docker compose with several hosts on one queue', () => {
           },
         )
         .toBe(200);
-      hosts.push({ api, token: await tokenOf(`fleet-${n}`) });
+      hosts.push({ api, token: await apiTokenOf(project, `fleet-${n}`) });
     }
     const [h1, h2] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
     // Each host in service: its simulated card read through its container.

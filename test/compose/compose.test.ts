@@ -1,15 +1,6 @@
-/**
- * `docker compose up` end to end on the tests' real dockerd: the supervisor's image (the run
- * stage of ./Dockerfile, built by scripts/image-offline.sh because no registry is reachable
- * here), docker-compose.yml with docker-compose.sim.yml exactly as README gives them, and
- * `fleet sim` standing in for Ollama and the GPU. Jobs go in through the published port,
- * VRAM trouble is injected into the simulator, and the ladder, the worker's config and the
- * worker container must follow; then `down` and `up` again keep the jobs and the ladder.
- */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/cli.js';
+import { apiTokenOf, runWith, serviceContainer } from '../helpers/compose.js';
 import { docker, dockerHost } from '../helpers/docker.js';
 import { freePort } from '../helpers/ollama-stand-in.js';
 
@@ -18,14 +9,7 @@ let env: NodeJS.ProcessEnv = {};
 let api = '';
 let sim = '';
 
-function run(file: string, args: string[], timeout = 300_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd: ROOT, env, timeout }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(' ')}: ${stderr || error.message}`));
-      else resolve(stdout.trim());
-    });
-  });
-}
+const run = (file: string, args: string[]) => runWith(env, file, args);
 
 /** The README's command: `docker compose -f docker-compose.yml -f docker-compose.sim.yml ...`. */
 const compose = (...args: string[]) =>
@@ -41,17 +25,6 @@ const compose = (...args: string[]) =>
 
 /** The token the supervisor made at its first start (`token: auto`), as an operator reads it. */
 let token = '';
-async function readToken(): Promise<string> {
-  const fleet = await docker(
-    'ps',
-    '-q',
-    '--filter',
-    `label=com.docker.compose.project=${project}`,
-    '--filter',
-    'label=com.docker.compose.service=fleet',
-  );
-  return (await docker('exec', fleet, 'cat', '/var/lib/fleet/api-token')).trim();
-}
 
 async function call<T>(url: string, body?: unknown): Promise<T> {
   const response = await fetch(url, {
@@ -94,16 +67,7 @@ const statuses = async (ids: string[]) =>
     ids.map(async (id) => (await call<{ status: string }>(`${api}/api/job/${id}`)).status),
   );
 
-async function workerContainer(): Promise<string> {
-  return docker(
-    'ps',
-    '-q',
-    '--filter',
-    `label=com.docker.compose.project=${project}`,
-    '--filter',
-    'label=com.docker.compose.service=worker',
-  );
-}
+const workerContainer = () => serviceContainer(project, 'worker');
 
 async function up(): Promise<void> {
   await compose('up', '-d');
@@ -114,7 +78,7 @@ async function up(): Promise<void> {
     })
     .toBe(200);
   // Safe by default: nothing but health answers without the token it made.
-  token = await readToken();
+  token = await apiTokenOf(project, 'fleet');
   expect(token.length).toBeGreaterThan(20);
   expect((await fetch(`${api}/api/fleet`)).status).toBe(401);
   // The supervisor follows the simulator's log and reads nvidia-smi inside its container.
