@@ -249,8 +249,9 @@ export async function startSupervisor(options: {
     ...config.pull_on_start,
   ]);
   for (const backend of backends.list) {
-    const answers = backend.answers(stop.signal);
     const models = [...wantedAtStart].filter((m) => backend.allows(m));
+    if (models.length === 0) continue;
+    const answers = backend.answers(stop.signal);
     background.run(`pull the models work will need on backend ${backend.name}`, () =>
       Promise.all(models.map((model) => backend.pulls.ensure(model, stop.signal, answers))),
     );

@@ -252,7 +252,7 @@ export class JobRunner {
     // Bytes reach someone: a caller on the line once the head goes out, a follower of the
     // job's events once a chunk does.
     const reaching = () => {
-      if (!entry.delivered) entry.delivered = job.attached || events.watched().includes(job.id);
+      if (!entry.delivered) entry.delivered = job.attached || events.isWatched(job.id);
     };
     const ollama = this.options.backend.client;
     const model = job.resolved_model ?? job.model;

@@ -63,6 +63,11 @@ export class JobEvents {
     return () => this.#taps.delete(listener);
   }
 
+  /** Whether someone listens to this job's events now. */
+  isWatched(id: string): boolean {
+    return this.#listeners.has(id);
+  }
+
   /** Ids with at least one listener (to send position updates only where someone looks). */
   watched(): string[] {
     return [...this.#listeners.keys()];
